@@ -1,0 +1,51 @@
+import { describe, it, expect } from 'vitest';
+import { run, F } from '../helpers/events';
+
+const grant = (node: number, lkb: number, res: string, mode?: string) => ({ ev: 'completion' as const, node, lkb, res, status: 0, ...(mode ? { mode } : {}) });
+const req = (node: number, lkb: number, res: string, mode: string, flags = 0) => ({ ev: 'request' as const, node, lkb, res, mode, flags });
+
+describe('monitor basics', () => {
+  it('two EX grants on one resource from two nodes is one violation', () => {
+    const m = run([req(1, 1, 'r', 'EX'), grant(1, 1, 'r'), req(2, 1, 'r', 'EX'), grant(2, 1, 'r')]);
+    expect(m.violations.length).toBe(1);
+    const v = m.violations[0];
+    expect(v.res).toBe('r');
+    expect(v.res_hex).toBe('72');
+    expect(v.trigger).toMatchObject({ node: 2, lkb: 1, old_effective: 'IV', new_effective: 'EX' });
+    expect(v.locks.map((l) => [l.node, l.lkb, l.granted, l.effective]).sort()).toEqual([[1, 1, 'EX', 'EX'], [2, 1, 'EX', 'EX']]);
+    expect(v.pairs).toEqual([{ a: { node: 2, lkb: 1, effective: 'EX' }, b: { node: 1, lkb: 1, effective: 'EX' } }]);
+    expect(v.history.map((h) => h.event)).toEqual(['request', 'completion', 'request', 'completion']);
+  });
+
+  it('PR and PR are compatible; resource freed after the last unlock', () => {
+    const m = run([req(1, 1, 'r', 'PR'), grant(1, 1, 'r'), req(2, 5, 'r', 'PR'), grant(2, 5, 'r'),
+      { ev: 'release', node: 1, lkb: 1 }, { ev: 'completion', node: 1, lkb: 1, res: 'r', status: -65538 },
+      { ev: 'release', node: 2, lkb: 5 }, { ev: 'completion', node: 2, lkb: 5, res: 'r', status: -65538 }]);
+    expect(m.violations.length).toBe(0);
+    expect(m.locksTracked).toBe(0);
+    expect(m.resourcesTracked).toBe(0);
+    expect(m.summary().resources.peak).toBe(1);
+  });
+
+  it('an incident is reported once and a new one after it ended', () => {
+    const m = run([req(1, 1, 'r', 'EX'), grant(1, 1, 'r'), req(2, 1, 'r', 'EX'), grant(2, 1, 'r'),
+      req(3, 1, 'r', 'PR'), grant(3, 1, 'r'), // same incident
+      { ev: 'release', node: 2, lkb: 1 }, { ev: 'release', node: 3, lkb: 1 }, // incident over
+      req(4, 1, 'r', 'CR'), grant(4, 1, 'r'), // CR vs EX: a new incident
+    ]);
+    expect(m.violations.map((v) => v.trigger.node)).toEqual([2, 4]);
+  });
+
+  it('ALTMODE grant takes the alternate mode', () => {
+    const m = run([req(1, 1, 'r', 'CW'), grant(1, 1, 'r'), req(2, 1, 'r', 'PR', F.ALTCW),
+      { ev: 'completion', node: 2, lkb: 1, res: 'r', status: 0, sbflags: 0x4 }]);
+    expect(m.violations.length).toBe(0);
+    expect(m.dumpLocks().find((l) => l.node === 2)!.gr).toBe(3); // CW
+  });
+
+  it('LOSS forgets everything', () => {
+    const m = run([req(1, 1, 'r', 'EX'), grant(1, 1, 'r'), { ev: 'loss', count: 3 }, req(2, 1, 'r', 'EX'), grant(2, 1, 'r')]);
+    expect(m.violations.length).toBe(0);
+    expect(m.summary().losses).toEqual({ events_dropped: 3, resets: 1 });
+  });
+});
