@@ -4,8 +4,6 @@ import { EXIT_OK, EXIT_USAGE, EXIT_VIOLATIONS, InputError, UsageError, EnvError 
 import { parseArgs, type OptSpec, type Parsed } from './args';
 import { VERSION } from '../version';
 import { Session, type SessionOptions } from './session';
-import { runSimulate } from './simulate';
-import { runReplay } from './replay';
 
 const SPECS: Record<string, OptSpec> = {
   help: { kind: 'flag' },
@@ -94,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!a.simulate && simOnly.length) throw new UsageError(`--${simOnly[0]} only goes with --simulate`);
     if (a.simulate) {
       const s = new Session(sessionOptions(a));
+      const { runSimulate } = await import('./simulate');
       return await runSimulate(s, {
         nodes: (a.nodes as number | undefined) ?? 4,
         seed: (a.seed as number | undefined) ?? 1,
@@ -106,6 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     if (a.replay) {
       const files = a.replay as string[];
       if (!files.length) throw new UsageError('--replay needs at least one file');
+      const { runReplay } = await import('./replay');
       return await runReplay(new Session(sessionOptions(a)), files);
     }
     throw new UsageError('nothing to do: choose --simulate or --replay FILE (live collection comes with the BPF collector); see --help');

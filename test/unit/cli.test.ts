@@ -1,0 +1,124 @@
+// The command line as users meet it: exit codes, one-line errors, outputs that are
+// complete or absent, reports that match the documented schema.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { existsSync, readFileSync, readdirSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, readReport, tmp, ROOT } from '../helpers/cli';
+
+const fx = (f: string) => join(ROOT, 'test/fixtures/cli', f);
+
+describe('collect.js', () => {
+  let d: string;
+  beforeAll(() => { d = tmp(); });
+
+  it('--help prints usage with examples, exit 0', () => {
+    const r = cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--simulate/);
+    expect(r.stdout).toMatch(/Examples:/);
+    expect(r.stdout).toMatch(/Exit codes/);
+  });
+
+  it('replay of a clean event file: exit 0 and a report matching the schema', () => {
+    const out = join(d, 'clean.json');
+    const r = cli(['--replay', fx('clean.ndjson'), '--output', out]);
+    expect(r.stderr).not.toMatch(/VIOLATION/);
+    expect(r.code).toBe(0);
+    const rep = readReport(out);
+    expect(rep.schema).toBe('dlm-rv/report@1');
+    expect(rep.violations).toEqual([]);
+    expect(rep.summary.events.request).toBe(2);
+    expect(rep.summary.records).toBe(6);
+    expect(rep.context.source).toBe('replay');
+  });
+
+  it('replay with a violation: exit 1, stderr line, report and ndjson stream', () => {
+    const out = join(d, 'v.json'), nd = join(d, 'v.ndjson');
+    const r = cli(['--replay', fx('two-ex.ndjson'), '--output', out, '--ndjson', nd]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/VIOLATION #1 at seq 4/);
+    const rep = readReport(out);
+    expect(rep.violations).toHaveLength(1);
+    expect(rep.violations[0]).toMatchObject({ ls: 7, res: 'alpha', res_hex: '616c706861', trigger: { node: 2, lkb: 1 } });
+    const lines = readFileSync(nd, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]).res_hex).toBe('616c706861');
+  });
+
+  it('--quiet keeps incidents off stderr; --fail-fast still writes the report', () => {
+    const out = join(d, 'ff.json');
+    const r = cli(['--replay', fx('two-ex.ndjson'), '--output', out, '--quiet', '--fail-fast']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toMatch(/VIOLATION #/);
+    expect(readReport(out).summary.stopped_early).toBe(true);
+  });
+
+  it('--model-trace writes RV-style event_dlm and error_dlm lines', () => {
+    const out = join(d, 'mt.json'), mt = join(d, 'mt.txt');
+    expect(cli(['--replay', fx('two-ex.ndjson'), '--output', out, '--model-trace', mt, '--quiet']).code).toBe(1);
+    const t = readFileSync(mt, 'utf8');
+    expect(t).toMatch(/event_dlm: 7:616c706861: valid x with_others_compatible -> valid/);
+    expect(t).toMatch(/error_dlm: 7:616c706861: event incompatible not expected in the state valid/);
+  });
+
+  it('--write-events turns the input back into an event file that replays the same', () => {
+    const out = join(d, 'we.json'), ev = join(d, 'we.ndjson');
+    expect(cli(['--replay', fx('two-ex.ndjson'), '--output', out, '--write-events', ev, '--quiet']).code).toBe(1);
+    const out2 = join(d, 'we2.json');
+    expect(cli(['--replay', ev, '--output', out2, '--quiet']).code).toBe(1);
+    expect(readReport(out2).violations[0].seq).toBe(readReport(out).violations[0].seq);
+  });
+
+  describe('bad usage and bad input: exit 2, one line, no report', () => {
+    const cases: [string, string[], RegExp][] = [
+      ['unknown option', ['--replya', 'x'], /unknown option --replya; run with --help/],
+      ['missing value', ['--replay', fx('clean.ndjson'), '--output'], /--output needs a value/],
+      ['bad integer', ['--simulate', '--nodes', 'four'], /--nodes must be an integer, got "four"/],
+      ['out of range', ['--simulate', '--nodes', '0'], /--nodes must be between 1 and 64/],
+      ['bad choice', ['--simulate', '--flavor', 'bsd'], /--flavor must be one of mainline, namespace/],
+      ['both modes', ['--simulate', '--replay', fx('clean.ndjson')], /choose one of --simulate and --replay/],
+      ['sim option without --simulate', ['--replay', fx('clean.ndjson'), '--seed', '3'], /--seed only goes with --simulate/],
+      ['nothing to do', [], /nothing to do: choose --simulate or --replay/],
+      ['stray argument', ['file.cap'], /unexpected argument "file.cap"/],
+      ['missing input file', ['--replay', '/nonexistent/x.cap'], /\/nonexistent\/x.cap: cannot/],
+      ['bad event line', ['--replay', fx('bad-line.ndjson')], /bad-line.ndjson:2: "mode" must be one of IV NL CR CW PR PW EX, got "XX"/],
+      ['output directory missing', ['--replay', fx('clean.ndjson'), '--output', '/nonexistent/dir/r.json'], /directory \/nonexistent\/dir does not exist/],
+    ];
+    for (const [what, args, msg] of cases) {
+      it(what, () => {
+        const cwd = tmp();
+        const r = cli(args.length && !args.includes('--output') ? [...args, '--output', join(cwd, 'r.json')] : args, { cwd });
+        expect(r.code).toBe(2);
+        expect(r.stderr.trim().split('\n')).toHaveLength(1);
+        expect(r.stderr).toMatch(msg);
+        expect(readdirSync(cwd)).toEqual([]); // nothing written, not even a temporary file
+      });
+    }
+
+    it('an unwritable output directory is refused before any work', () => {
+      if (process.getuid?.() === 0) {
+        // root writes anywhere: use a path under a regular file instead
+        const f = join(d, 'plainfile');
+        writeFileSync(f, 'x');
+        const r = cli(['--replay', fx('clean.ndjson'), '--output', join(f, 'r.json')]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/is not a directory|does not exist/);
+        return;
+      }
+      const ro = join(d, 'ro');
+      mkdirSync(ro);
+      chmodSync(ro, 0o500);
+      const r = cli(['--replay', fx('clean.ndjson'), '--output', join(ro, 'r.json')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/not writable/);
+    });
+
+    it('a text trace is recognised and refused with the reason, not misread', () => {
+      const out = join(d, 'tt.json');
+      const r = cli(['--replay', join(ROOT, 'test/fixtures/io/trace-tracefs.txt'), '--output', out]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/text traces .* not supported yet/);
+      expect(existsSync(out)).toBe(false);
+    });
+  });
+});
