@@ -10,7 +10,7 @@ const SPECS: Record<string, OptSpec> = {
   version: { kind: 'flag' },
   simulate: { kind: 'flag' },
   replay: { kind: 'list' },
-  nodes: { kind: 'int', min: 1, max: 64 },
+  nodes: { kind: 'int', min: 1, max: 8 },
   seed: { kind: 'int', min: 0, max: 2 ** 32 - 1 },
   events: { kind: 'int', min: 1, max: 1e9 },
   inject: { kind: 'string' },
@@ -36,7 +36,7 @@ Usage:
 
 Modes:
   --simulate            run the built-in DLM cluster simulator and verify its stream
-      --nodes N         DLM nodes (1..64, default 4)
+      --nodes N         DLM nodes (1..8, default 4)
       --seed S          simulator seed (default 1)
       --events E        about how many events to produce (default 20000)
       --inject KIND     make exactly one grant incompatible; KIND is one of the simulator's

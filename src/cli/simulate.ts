@@ -7,6 +7,7 @@ import { CaptureWriter } from '../io/capture';
 import { UsageError } from '../errors';
 import { RECORD_SIZE } from '../record/layout';
 import { toHex, toPrintable } from '../record/names';
+import { modeName } from '../record/layout';
 import { VERSION } from '../version';
 import type { Session } from './session';
 import { checkWritable } from './output';
@@ -30,8 +31,8 @@ export function truthJson(t: GroundTruth) {
     ls: t.ls,
     res: toPrintable(t.name),
     res_hex: toHex(t.name),
-    victim: t.victim,
-    ignored: t.ignored,
+    victim: { node: t.victim.node, lkb: t.victim.lkb, mode: modeName(t.victim.mode) },
+    ignored: t.ignored.map((x) => ({ node: x.node, lkb: x.lkb, effective: modeName(x.effectiveMode) })),
   };
 }
 

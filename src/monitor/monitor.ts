@@ -42,6 +42,8 @@ const NAME_WORDS = NAME_MAX / 4;
 
 const MODEL_T = compileModel(DLM_MODEL);
 const NEV = DLM_MODEL.events.length;
+// states where with_others_compatible loops back: the common step costs nothing to run
+const WOC_LOOP = new Uint8Array(DLM_MODEL.states.map((_, st) => (MODEL_T[st * NEV + E_WITH_OTHERS_COMPATIBLE] === st ? 1 : 0)));
 
 const CONVERT = LKF.CONVERT, CANCEL = LKF.CANCEL, CONVDEADLK = LKF.CONVDEADLK, ALTPR = LKF.ALTPR, ALTCW = LKF.ALTCW;
 const ALTMODE = SBF.ALTMODE, DEMOTED = SBF.DEMOTED, EUNLOCK = STATUS.EUNLOCK;
@@ -53,6 +55,12 @@ export interface MonitorOptions {
   historyWindow?: number;
   /** initial lock-table sizing; the tables grow as needed */
   expectedLocks?: number;
+  /**
+   * The caller keeps each batch's bytes unchanged until historyWindow more records have
+   * been consumed (pre-read files, a rotating pool of drain buffers): the history then
+   * refers to the batches instead of copying them.
+   */
+  stableBatches?: boolean;
   /** called the moment an incident is found (the printk reactor); return false to stop (the panic reactor) */
   onViolation?: (v: Violation) => boolean | void;
   /** every automaton step, in the RV event_dlm / error_dlm style */
@@ -96,6 +104,13 @@ export class Monitor {
   private ring: Uint8Array;
   private ringU32: Uint32Array;
   private ringI32: Int32Array;
+  private readonly stable: boolean;
+  // stableBatches: the retained batches, oldest first, with the stream index of their first record
+  private segU8: Uint8Array[] = [];
+  private segU32: Uint32Array[] = [];
+  private segI32: Int32Array[] = [];
+  private segBase: number[] = [];
+  private segCount: number[] = [];
   // ---- current batch (read by the report builder)
   private bu8: Uint8Array = new Uint8Array(0);
   private bu32: Uint32Array = new Uint32Array(0);
@@ -153,7 +168,8 @@ export class Monitor {
     this.rsIdx = new Int32Array(512).fill(-1);
     this.rsIdxMask = 511;
     this.ringCap = Math.max(1, opts.historyWindow ?? 65536);
-    this.ring = new Uint8Array(this.ringCap * RECORD_SIZE);
+    this.stable = opts.stableBatches ?? false;
+    this.ring = new Uint8Array(this.stable ? 0 : this.ringCap * RECORD_SIZE);
     this.ringU32 = new Uint32Array(this.ring.buffer);
     this.ringI32 = new Int32Array(this.ring.buffer);
   }
@@ -162,6 +178,8 @@ export class Monitor {
   // The batch API: a whole number of records, read in place.
   // =====================================================================
   consume(bytes: Uint8Array): void {
+    // stableBatches: the views below are retained, so they must not be reused for the next batch
+    if (this.stable) this.lastBuffer = null;
     const n = Math.floor(bytes.byteLength / RECORD_SIZE);
     if (n === 0 || this.stopped) return;
     if (bytes.byteOffset & 3) bytes = bytes.slice(0, n * RECORD_SIZE); // typed views need 4-byte alignment
@@ -189,7 +207,9 @@ export class Monitor {
         this.historyOnly++;
         continue;
       }
-      if (this.leaveCount !== 0 && kind <= Kind.BLOCKING) this.leaveSettle(u32[b + W.node], u32[b + W.ls], r);
+      // a node that left a lockspace is done leaving once it issues something new there;
+      // completions still arriving for its vanished locks do not bring them back
+      if (this.leaveCount !== 0 && (kind === Kind.REQUEST || kind === Kind.RELEASE)) this.leaveSettle(u32[b + W.node], u32[b + W.ls], r);
       switch (kind) {
         case Kind.REQUEST: this.onRequest(u32, b, r, klm); break;
         case Kind.REQUEST_FAILED: this.onRequestFailed(u32, b, r); break;
@@ -282,7 +302,8 @@ export class Monitor {
       this.modelStep(res, E_ALL_UNLOCK, r);
       this.freeResource(res);
     } else {
-      this.modelStep(res, E_WITH_OTHERS_COMPATIBLE, r);
+      const state = this.rs[rb + R_STATE];
+      if (state < 0 || WOC_LOOP[state] === 0 || this.modelTrace !== undefined) this.modelStep(res, E_WITH_OTHERS_COMPATIBLE, r);
     }
   }
 
@@ -338,6 +359,19 @@ export class Monitor {
     if (this.rsCount > (this.rsIdxMask + 1) * 0.5) this.growResIndex(); // re-inserts every live id, this one too
     else this.idxInsert(id, h);
     return id;
+  }
+
+  /** Whether the record at word offset b names resource `res` (same lockspace is implied by the lock key). */
+  private sameName(u32: Uint32Array, b: number, klm: number, res: number): boolean {
+    const len = (klm >>> 16) & 0xff;
+    if (this.rs[res * RSTRIDE + R_LEN] !== len) return false;
+    const words = (len + 3) >> 2, nb = res * NAME_WORDS, nm = this.rsName;
+    const lastMask = (len & 3) === 0 ? 0xffffffff : (1 << ((len & 3) * 8)) - 1;
+    for (let i = 0; i < words; i++) {
+      const w = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
+      if (nm[nb + i] !== w) return false;
+    }
+    return true;
   }
 
   private idxInsert(id: number, h: number): void {
@@ -416,7 +450,10 @@ export class Monitor {
     rs[rb + R_MASK] = mask;
     if (check) {
       if (conflict) this.incompatible(o, oldEff, r);
-      else this.modelStep(res, E_WITH_OTHERS_COMPATIBLE, r);
+      else {
+        const state = rs[rb + R_STATE];
+        if (state < 0 || WOC_LOOP[state] === 0 || this.modelTrace !== undefined) this.modelStep(res, E_WITH_OTHERS_COMPATIBLE, r);
+      }
     }
   }
 
@@ -585,8 +622,15 @@ export class Monitor {
     let hm = (klm >> 24) + 1; // the hook's mode, as an index; -1 = the hook does not know
     if (hm < MI_IV || hm > 6) hm = -1;
     let o = this.find(node, ls, lkb);
+    if (o >= 0 && status !== 0 && ((klm >>> 16) & 0xff) !== 0 && !this.sameName(u32, b, klm, this.lk[o + L_RES])) {
+      // the late completion of an earlier lock with this id (callbacks delivered late,
+      // >= 6.10 no longer pins the lkb): not about the lock that has the id now
+      this.unknownLockEvents++;
+      return;
+    }
     if (o < 0) {
       if (status !== 0) { this.unknownLockEvents++; return; }
+      if (this.leaveCount !== 0 && this.leaveIndex(node, ls) >= 0) { this.unknownLockEvents++; return; } // vanished with its node's leave
       // granted, but we never saw it requested: started mid-flight, or after a LOSS
       const res = this.intern(u32, b, klm, r);
       if (res < 0) { this.unknownLockEvents++; return; }
@@ -721,6 +765,15 @@ export class Monitor {
   // ---- history ring -------------------------------------------------------------
   private saveHistory(n: number): void {
     const cap = this.ringCap;
+    if (this.stable) {
+      this.segU8.push(this.bu8); this.segU32.push(this.bu32); this.segI32.push(this.bi32);
+      this.segBase.push(this.batchBase); this.segCount.push(n);
+      // keep the batches that still hold one of the last `cap` records
+      while (this.segBase.length > 1 && this.segBase[1] <= this.batchBase + n - cap) {
+        this.segU8.shift(); this.segU32.shift(); this.segI32.shift(); this.segBase.shift(); this.segCount.shift();
+      }
+      return;
+    }
     const from = Math.max(0, n - cap);
     let idx = this.batchBase + from; // stream index of the first record to keep
     let r = from;
@@ -819,12 +872,21 @@ export class Monitor {
       if (this.batchBase + i < created) break;
       if (matches(this.bu32, i)) out.push({ u8: this.bu8, u32: this.bu32, i32: this.bi32, index: i, seq: this.batchBase + i + 1 });
     }
-    // then earlier batches, from the ring
+    // then earlier batches: the retained ones, or the ring they were copied to
     const cap = this.ringCap;
     let idx = this.batchBase - 1;
-    const oldest = Math.max(0, this.batchBase - cap);
+    const oldest = this.stable ? (this.segBase.length ? this.segBase[0] : this.batchBase) : Math.max(0, this.batchBase - cap);
+    let seg = this.segBase.length - 1;
     for (; idx >= oldest && out.length < want; idx--) {
       if (idx < created) break;
+      if (this.stable) {
+        while (seg >= 0 && this.segBase[seg] > idx) seg--;
+        if (seg < 0) break;
+        const i = idx - this.segBase[seg];
+        if (i >= this.segCount[seg]) continue;
+        if (matches(this.segU32[seg], i)) out.push({ u8: this.segU8[seg], u32: this.segU32[seg], i32: this.segI32[seg], index: i, seq: idx + 1 });
+        continue;
+      }
       const slot = idx % cap;
       if (matches(this.ringU32, slot)) out.push({ u8: this.ring, u32: this.ringU32, i32: this.ringI32, index: slot, seq: idx + 1 });
     }

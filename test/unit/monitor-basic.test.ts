@@ -49,3 +49,18 @@ describe('monitor basics', () => {
     expect(m.summary().losses).toEqual({ events_dropped: 3, resets: 1 });
   });
 });
+
+describe('late completions of an earlier lock with a reused id', () => {
+  it('a late EUNLOCK for the old resource does not remove the new lock with that id (dlm_ast only, >= 6.10)', () => {
+    const m = run([
+      req(1, 1, 'a', 'EX'), grant(1, 1, 'a'),
+      { ev: 'release', node: 1, lkb: 1 },
+      req(1, 1, 'b', 'PR'), // id reused on another resource before the old unlock completion was traced
+      { ev: 'completion', node: 1, lkb: 1, res: 'a', status: -65538 }, // late, for the old lock
+      grant(1, 1, 'b'),
+      req(2, 1, 'b', 'EX'), grant(2, 1, 'b'), // wrong: PR is held on b
+    ]);
+    expect(m.violations.map((v) => [v.res, v.trigger.node])).toEqual([['b', 2]]);
+    expect(m.summary().events_on_unknown_locks).toBe(1);
+  });
+});
