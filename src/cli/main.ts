@@ -9,6 +9,12 @@ const SPECS: Record<string, OptSpec> = {
   help: { kind: 'flag' },
   version: { kind: 'flag' },
   simulate: { kind: 'flag' },
+  demo: { kind: 'flag' },
+  'node-id': { kind: 'int', min: 1, max: 2 ** 32 - 1 },
+  duration: { kind: 'int', min: 1, max: 365 * 86400 },
+  'ring-mb': { kind: 'int', min: 1, max: 4096 },
+  lockspace: { kind: 'list' },
+  'no-stats': { kind: 'flag' },
   replay: { kind: 'list' },
   nodes: { kind: 'int', min: 1, max: 8 },
   seed: { kind: 'int', min: 0, max: 2 ** 32 - 1 },
@@ -30,11 +36,24 @@ export const HELP = `dlm-rv ${VERSION}: runtime verifier for the Linux DLM.
 Reports every moment two locks on one resource were granted incompatible modes.
 
 Usage:
+  sudo node collect.js [--duration S] [--record FILE] [--node-id N] [--lockspace ID...]
+  sudo node collect.js --demo
   node collect.js --simulate [--nodes N] [--seed S] [--events E] [--inject KIND]
                              [--flavor mainline|namespace] [--record FILE]
   node collect.js --replay FILE [FILE...]
 
 Modes:
+  (none)                live: attach BPF programs to this kernel's dlm hooks and verify what
+                        happens until Ctrl-C / SIGTERM (run 'modprobe dlm' first)
+      --duration S      stop after S seconds
+      --record FILE     also write everything seen to a capture file (replay it with --replay)
+      --node-id N       this node's DLM id, when configfs does not tell (mainline kernels)
+      --lockspace ID    only these lockspaces (global ids, as in the report's "ls"); repeatable
+      --ring-mb N       BPF ring buffer size (default 16)
+      --no-stats        no refreshed stats line on the terminal
+  --demo                the built-in demo for machines without a DLM: a simulated namespace
+                        cluster with one injected violation, pushed through the real BPF ring
+                        buffer and the addon (root; exit 0 when it finds exactly that one)
   --simulate            run the built-in DLM cluster simulator and verify its stream
       --nodes N         DLM nodes (1..8, default 4)
       --seed S          simulator seed (default 1)
@@ -62,6 +81,8 @@ Exit codes: 0 no violation, 1 violations found, 2 bad usage or bad input,
 3 environment problem (privileges, kernel, BPF).
 
 Examples:
+  sudo node collect.js --duration 60 --record node1.cap
+  sudo node collect.js --demo
   node collect.js --simulate --nodes 4 --seed 7 --inject ignore-remote-holder
   node collect.js --simulate --events 1000000 --output /tmp/sim.json
   node collect.js --replay test/fixtures/events/up-conversion-missed.ndjson
@@ -87,11 +108,24 @@ export async function main(argv: string[]): Promise<number> {
     if (a.help) { process.stdout.write(HELP); return EXIT_OK; }
     if (a.version) { process.stdout.write(`dlm-rv ${VERSION}\n`); return EXIT_OK; }
     if (a._.length) throw new UsageError(`unexpected argument "${a._[0]}"; input files go after --replay`);
-    const simOnly = ['nodes', 'seed', 'events', 'inject', 'flavor', 'record'].filter((k) => a[k] !== undefined);
-    if (a.simulate && a.replay) throw new UsageError('choose one of --simulate and --replay');
-    if (!a.simulate && simOnly.length) throw new UsageError(`--${simOnly[0]} only goes with --simulate`);
-    if (a.simulate) {
-      const s = new Session(sessionOptions(a));
+    const modes = ['simulate', 'replay', 'demo'].filter((k) => a[k] !== undefined);
+    if (modes.length > 1) throw new UsageError(`choose one of --${modes.join(' and --')}`);
+    const mode = modes[0] ?? 'live';
+    const allowed: Record<string, string[]> = {
+      simulate: ['nodes', 'seed', 'events', 'inject', 'flavor', 'record'],
+      demo: ['nodes', 'seed', 'events'],
+      live: ['node-id', 'duration', 'ring-mb', 'lockspace', 'record', 'no-stats'],
+      replay: [],
+    };
+    const modeOpts = ['nodes', 'seed', 'events', 'inject', 'flavor', 'record', 'node-id', 'duration', 'ring-mb', 'lockspace', 'no-stats'];
+    const stray = modeOpts.find((k) => a[k] !== undefined && !allowed[mode].includes(k));
+    if (stray) {
+      const owners = Object.entries(allowed).filter(([, v]) => v.includes(stray)).map(([k]) => (k === 'live' ? 'live mode' : `--${k}`));
+      throw new UsageError(`--${stray} only goes with ${owners.join(' or ')}`);
+    }
+    const session = () => new Session(sessionOptions(a));
+    if (mode === 'simulate') {
+      const s = session();
       const { runSimulate } = await import('./simulate');
       return await runSimulate(s, {
         nodes: (a.nodes as number | undefined) ?? 4,
@@ -102,13 +136,33 @@ export async function main(argv: string[]): Promise<number> {
         record: a.record as string | undefined,
       });
     }
-    if (a.replay) {
+    if (mode === 'replay') {
       const files = a.replay as string[];
       if (!files.length) throw new UsageError('--replay needs at least one file');
       const { runReplay } = await import('./replay');
-      return await runReplay(new Session(sessionOptions(a)), files);
+      return await runReplay(session(), files);
     }
-    throw new UsageError('nothing to do: choose --simulate or --replay FILE (live collection comes with the BPF collector); see --help');
+    if (mode === 'demo') {
+      const { runDemo } = await import('./live');
+      return await runDemo(session(), {
+        nodes: (a.nodes as number | undefined) ?? 4,
+        seed: (a.seed as number | undefined) ?? 7,
+        events: (a.events as number | undefined) ?? 50000,
+      });
+    }
+    const lockspaces = ((a.lockspace as string[] | undefined) ?? []).map((x) => {
+      if (!/^\d+$/.test(x) || Number(x) > 0xffffffff) throw new UsageError(`--lockspace takes a lockspace global id (an unsigned number, as in the report's "ls"), got "${x}"`);
+      return Number(x);
+    });
+    const { runLive } = await import('./live');
+    return await runLive(session(), {
+      nodeId: a['node-id'] as number | undefined,
+      duration: a.duration as number | undefined,
+      record: a.record as string | undefined,
+      ringMb: a['ring-mb'] as number | undefined,
+      lockspaces: lockspaces.length ? lockspaces : undefined,
+      stats: !a['no-stats'] && Boolean(process.stderr.isTTY),
+    });
   } catch (e) {
     if (e instanceof UsageError || e instanceof InputError || e instanceof EnvError) {
       process.stderr.write(`dlm-rv: ${e.message}\n`);
