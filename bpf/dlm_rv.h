@@ -92,7 +92,9 @@ struct dlm_rv_record {
 	__u8  name[DLM_RV_NAME_MAX];	/* 64 resource name bytes, zero padded */
 };
 
-#ifndef __BPF__
+#if defined(__cplusplus)
+static_assert(sizeof(struct dlm_rv_record) == DLM_RV_RECORD_SIZE, "dlm_rv_record size");
+#else
 _Static_assert(sizeof(struct dlm_rv_record) == DLM_RV_RECORD_SIZE, "dlm_rv_record size");
 #endif
 
