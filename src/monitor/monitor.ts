@@ -32,6 +32,7 @@ const ST_CDL = 1 << 7, ST_ALTPR = 1 << 8, ST_ALTCW = 1 << 9; // flags of the pen
 // a second request issued while one was in flight (the kernel refuses it unless the first has completed)
 const P2_PRESENT = 1 << 10, P2_CDL = 1 << 11, P2_ALTPR = 1 << 12, P2_ALTCW = 1 << 13, P2_RQ_SHIFT = 16;
 const ST_MIDFLIGHT = 1 << 14; // first seen mid-flight (a completion or a conversion of a lock we never saw requested)
+const R2_PRESENT = 1 << 15; // a release issued while another was pending: a RELEASE_FAILED undoes that one
 
 // ---- resource fields
 const R_LS = 0, R_LEN = 1, R_HASH = 2, R_HOLDERS = 3, R_MASK = 4, R_CNT = 5; // R_CNT + mi for mi in 2..6 -> 7..11
@@ -597,10 +598,11 @@ export class Monitor {
     const lk = this.lk, st = lk[o + L_STATE];
     const rel = (st & REL_MASK) >>> REL_SHIFT;
     if (u32[b + W.flags] & CANCEL) {
-      if (rel === REL_NONE) lk[o + L_STATE] = st | (REL_CANCEL << REL_SHIFT);
-      return; // a cancel releases nothing: effective mode unchanged
+      // a cancel releases nothing: effective mode unchanged
+      lk[o + L_STATE] = rel === REL_NONE ? st | (REL_CANCEL << REL_SHIFT) : st | R2_PRESENT;
+      return;
     }
-    if (rel === REL_UNLOCK || rel === REL_LEAVING) return;
+    if (rel === REL_UNLOCK || rel === REL_LEAVING) { lk[o + L_STATE] = st | R2_PRESENT; return; }
     lk[o + L_STATE] = (st & ~(REL_MASK | RELPREV_MASK)) | (REL_UNLOCK << REL_SHIFT) | (rel << RELPREV_SHIFT);
     this.refresh(o, r);
   }
@@ -609,6 +611,7 @@ export class Monitor {
     const o = this.find(u32[b + W.node], u32[b + W.ls], u32[b + W.lkb]);
     if (o < 0) { this.unknownLockEvents++; return; }
     const lk = this.lk, st = lk[o + L_STATE];
+    if (st & R2_PRESENT) { lk[o + L_STATE] = st & ~R2_PRESENT; return; } // the refused one is the later release
     const rel = (st & REL_MASK) >>> REL_SHIFT;
     if (rel === REL_NONE || rel === REL_LEAVING) return;
     const prev = rel === REL_UNLOCK ? (st & RELPREV_MASK) >>> RELPREV_SHIFT : REL_NONE;
@@ -651,11 +654,13 @@ export class Monitor {
     let gr = lk[o + L_MODES] & 0xf;
     const rq = (lk[o + L_MODES] >>> 4) & 0xf;
     if (status === 0) {
-      if (hm >= 0) gr = hm;
-      else if (pend !== PEND_NONE) {
-        if (u32[b + W.sbFlags] & ALTMODE) gr = (st & ST_ALTPR) ? MI_PR : (st & ST_ALTCW) ? MI_CW : MI_UNKNOWN;
-        else gr = rq;
-      }
+      const alt = pend !== PEND_NONE && (u32[b + W.sbFlags] & ALTMODE) !== 0;
+      if (alt && (st & (ST_ALTPR | ST_ALTCW))) {
+        // granted in the alternate mode: the master's mode, even where the lock's own node was
+        // not corrected (a conversion's reply), so take it over the hook's
+        gr = (st & ST_ALTPR) ? MI_PR : MI_CW;
+      } else if (hm >= 0) gr = hm;
+      else if (pend !== PEND_NONE) gr = alt ? MI_UNKNOWN : rq;
       if (pend !== PEND_NONE && gr !== MI_UNKNOWN) st &= ~ST_UNCERTAIN; // a request seen through
       if (gr === MI_IV) { this.removeLock(o, r); return; }
     } else if (status === EUNLOCK) {
@@ -670,7 +675,7 @@ export class Monitor {
     }
     // the operation is decided: a cancel that did not make it lost the race
     const rel = (st & REL_MASK) >>> REL_SHIFT;
-    st &= ~(PEND_MASK | ST_CDL | ST_ALTPR | ST_ALTCW);
+    st &= ~(PEND_MASK | ST_CDL | ST_ALTPR | ST_ALTCW | R2_PRESENT);
     if (rel === REL_CANCEL) st &= ~REL_MASK;
     let rqNext = rq;
     if (st & P2_PRESENT) { // the second request was accepted after all

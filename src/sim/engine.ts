@@ -7,7 +7,7 @@
 import { RecordBuffer, type RecordFields } from '../record/buffer';
 import { Kind, LKF, MODE_NONE, RF_HISTORY, SBF, Src, STATUS } from '../record/layout';
 import { EventQueue, IntMinHeap } from './heap';
-import { CR, CW, EX, IV, NL, PR, compat, isDown, isMiddle, leq, meet, quecvtOk } from './modes';
+import { CW, EX, IV, NL, PR, compat, isDown, isMiddle, leq, meet, quecvtOk } from './modes';
 import { Rng } from './rng';
 import type { Flavor, GroundTruth, HazardName, SimStats } from './types';
 
@@ -71,6 +71,12 @@ export class Lkb {
   vRel = 0;
   /** Held still by the bug injection until the victim's completion is recorded. */
   frozen = false;
+  /** An ignored holder after the truth: its owner must unlock it now. */
+  release = false;
+  /** Recovery: a cancel of a middle conversion sent to the departed master (see waitersPre). */
+  cancelFix = false;
+  /** The current conversion was demoted to NL (CONVDEADLK). */
+  demoted = false;
 
   constructor(nls: NodeLs, id: number, res: Res) {
     this.nls = nls;
@@ -217,6 +223,10 @@ interface BugState {
   victim: Lkb | null;
   victimMode: number;
   ignored: { lkb: Lkb; eff: number }[];
+  /** Master-side lkbs of the ignored holders. */
+  held: Lkb[];
+  /** After the truth: the ignored holders are being released; the victim stays still until the master has dropped them. */
+  repairing: boolean;
   truth: GroundTruth | null;
 }
 
@@ -249,6 +259,8 @@ export class Engine {
   private f: RecordFields;
   private qseq = 0;
   private maxSentDelivered = 0;
+  /** Overlapping unlocks to carry out once recovery has rebuilt the masters. */
+  private recoverUnlocks: Lkb[] = [];
 
   constructor(cfg: EngineConfig, initialRecords: number) {
     this.cfg = cfg;
@@ -414,6 +426,7 @@ export class Engine {
     // lock never reuses an id before the old lock's completion is traced.
     if (this.mainline || l.mstcpy || l.cbQueued === 0) this.releaseId(l);
     this.maybeReleaseMaster(l.res);
+    if (this.bug !== null && this.bug.repairing) this.repairCheck();
   }
 
   private releaseId(l: Lkb): void {
@@ -485,7 +498,7 @@ export class Engine {
       else if (status === EDEADLK) st.deadlocks++;
       else if (status === ECANCEL) {
         st.cancels++;
-        if (sbflags & SBF.DEMOTED || (l.grmode === NL && l.exflags & F_CONVDEADLK)) st.demotedCancels++;
+        if (l.demoted) st.demotedCancels++;
       }
     } else st.basts++;
     const e: CbEntry = { lkb: l, cast, mode, status, sbflags, rq: l.opRq, id: l.id, ls: l.res.ls };
@@ -582,6 +595,11 @@ export class Engine {
   }
 
   private deliver(m: Msg): void {
+    // dlm_recv_message fires in the midcomms layer, in sequence order, before
+    // the lockspace looks at the message (held during recovery, or dropped)
+    if (m.sentAt < this.maxSentDelivered) this.stats.reorders++;
+    else this.maxSentDelivered = m.sentAt;
+    if (this.cfg.messages) this.recMsg(false, m);
     const dst = this.nodes[m.to].nls[m.ls.idx];
     if (!dst.member || dst.inc !== m.toInc) {
       this.stats.messagesDropped++;
@@ -601,9 +619,6 @@ export class Engine {
       return;
     }
     const nls = this.nodes[m.to].nls[m.ls.idx];
-    if (m.sentAt < this.maxSentDelivered) this.stats.reorders++;
-    else this.maxSentDelivered = m.sentAt;
-    if (this.cfg.messages) this.recMsg(false, m);
     switch (m.type) {
       case M_REQUEST: this.receiveRequest(nls, m); break;
       case M_CONVERT: this.receiveConvert(nls, m); break;
@@ -746,6 +761,7 @@ export class Engine {
       if (l.exflags & F_CONVDEADLK) {
         l.grmode = NL;
         l.sbflags |= SBF.DEMOTED;
+        l.demoted = true;
         this.stats.demotions++;
       } else if (deadlk) deadlk.v = true;
       return false;
@@ -1108,7 +1124,10 @@ export class Engine {
         break;
       case EINPROGRESS:
         if (!m.stub) l.sbflags = m.sbflags;
-        if (l.sbflags & SBF.DEMOTED) l.grmode = NL;
+        if (l.sbflags & SBF.DEMOTED) {
+          l.grmode = NL;
+          l.demoted = true;
+        }
         l.status = ST_CONVERT;
         break;
       case 0:
@@ -1255,6 +1274,7 @@ export class Engine {
     l.vFlags = flags;
     l.exflags = flags;
     l.sbflags = 0;
+    l.demoted = false;
     l.rqmode = mode;
     l.opRq = mode;
     const err = this.convertLock(l);
@@ -1477,6 +1497,11 @@ export class Engine {
     // re-master the departed node's resources, rebuilt from the survivors' locks
     for (const r of ls.res) if (r.master === X) this.remaster(r);
     ls.recovering = false;
+    for (const l of this.recoverUnlocks.splice(0)) {
+      if (l.dead) continue;
+      l.exflags |= F_FORCEUNLOCK;
+      this.unlockLock(l);
+    }
     ls.departed = 0;
     const held = ls.held;
     ls.held = [];
@@ -1524,6 +1549,13 @@ export class Engine {
         this.unlockReplyBody(l, this.stub(M_UNLOCK_REPLY, unlockRes, X, r.ls, r));
         break;
       case M_CANCEL:
+        if (l.waitType === M_CANCEL && l.status === ST_CONVERT && !l.ovUnlock && isMiddle(l.grmode, l.rqmode)) {
+          // Faking -DLM_ECANCEL would put the lock back at its old mode, but the
+          // departed master may have granted the conversion (and others
+          // against it) with the grant lost in flight: decide in remaster().
+          l.cancelFix = true;
+          break;
+        }
         this.cancelReplyBody(l, this.stub(M_CANCEL_REPLY, cancelRes, X, r.ls, r));
         break;
     }
@@ -1600,13 +1632,56 @@ export class Engine {
         this.addLkb(r, ml, st);
       }
     }
+    // A middle conversion (PR <-> CW) whose reply was lost with the departed
+    // master, rebuilt at its old granted mode, may conflict with a lock the
+    // departed master granted afterwards: then the conversion had been
+    // granted (the kernel's recover_conversion() draws the same conclusion).
+    for (const pc of P) {
+      if (!pc.resend || pc.waitType !== M_CONVERT || !isMiddle(pc.grmode, pc.rqmode)) continue;
+      const ml = pc.node === M ? pc : pc.twin;
+      if (!ml) continue;
+      if (!r.grant.some((x) => x !== ml && !compat(x.grmode, pc.grmode))) continue;
+      const ou = pc.ovUnlock;
+      if (pc.ovCancel) this.stats.cancelRaces++;
+      pc.resend = false;
+      pc.waitType = 0;
+      pc.waitCount = 0;
+      pc.ovUnlock = pc.ovCancel = false;
+      pc.grmode = ml.grmode = pc.rqmode;
+      pc.rqmode = ml.rqmode = IV;
+      pc.highbast = ml.highbast = 0;
+      this.queueCast(pc, 0);
+      if (ou) this.recoverUnlocks.push(pc);
+    }
+    // The same for a cancel of a middle conversion lost with the departed master.
+    for (const pc of P) {
+      if (!pc.cancelFix) continue;
+      pc.cancelFix = false;
+      const ml = pc.node === M ? pc : pc.twin;
+      pc.waitType = 0;
+      pc.waitCount = 0;
+      if (!ml || ml.status !== ST_CONVERT) continue;
+      if (r.grant.some((x) => !compat(x.grmode, pc.grmode))) {
+        this.stats.cancelRaces++;
+        this.grantLock(r, ml);
+        if (ml !== pc) this.grantLockPc(pc);
+        this.queueCast(pc, 0);
+      } else {
+        this.revertLock(r, ml);
+        if (ml !== pc) this.revertLockPc(pc);
+        this.queueCast(pc, ECANCEL);
+      }
+    }
     r.recoverGrant = true;
   }
 
   // ================================================ injected bug
 
   armBug(kind: string): void {
-    this.bug = { kind, armed: false, fired: false, pending: false, victim: null, victimMode: IV, ignored: [], truth: null };
+    this.bug = {
+      kind, armed: false, fired: false, pending: false, victim: null, victimMode: IV, ignored: [], held: [],
+      repairing: false, truth: null,
+    };
   }
 
   /**
@@ -1659,6 +1734,7 @@ export class Engine {
     bug.victim = v;
     bug.victimMode = mode;
     bug.ignored = ignored;
+    bug.held = conf;
     v.frozen = true;
     for (const g of ignored) g.lkb.frozen = true;
     return true;
@@ -1678,8 +1754,25 @@ export class Engine {
       ignored: bug.ignored.map((g) => ({ node: g.lkb.node, lkb: g.lkb.id, effectiveMode: g.eff })),
     };
     bug.pending = false;
-    l.frozen = false;
-    for (const g of bug.ignored) g.lkb.frozen = false;
+    // The master now holds an incompatible pair, against which its own rules
+    // would misbehave (e.g. block a down-conversion that the node already
+    // completed). Keep it to exactly one incompatible grant: the ignored
+    // holders unlock, and the victim stays still until the master dropped them.
+    bug.repairing = true;
+    for (const g of bug.ignored) {
+      g.lkb.frozen = false;
+      g.lkb.release = true;
+    }
+    this.hooks.onUnfreeze();
+    this.repairCheck();
+  }
+
+  private repairCheck(): void {
+    const bug = this.bug;
+    if (bug === null || !bug.repairing) return;
+    for (const h of bug.held) if (!h.dead) return;
+    bug.repairing = false;
+    if (bug.victim) bug.victim.frozen = false;
     this.hooks.onUnfreeze();
   }
 
@@ -1697,4 +1790,4 @@ export class Engine {
   }
 }
 
-export { CR, EX };
+

@@ -7,7 +7,7 @@
 import { LKF, NAME_MAX, SBF } from '../record/layout';
 import {
   EBUSY, Engine, type CbEntry, type Lkb, type LsState, type NodeLs, type Res, ST_CONVERT, ST_WAITING,
-  M_CONVERT, M_REQUEST,
+  M_CONVERT, M_REQUEST, M_UNLOCK,
 } from './engine';
 import { ALL_MODES, CR, CW, EX, IV, NL, PR, PW, compat, isDown, isMiddle, quecvtOk } from './modes';
 import { Rng } from './rng';
@@ -32,6 +32,10 @@ class Slot {
   overlapDone = false;
   bast = IV;
   idleScheduled = false;
+  /** When the current operation was issued. */
+  opStart = 0;
+  /** The current operation's completion callback was delivered (what the application knows). */
+  opDone = false;
   role: Role;
 
   constructor(task: Task, nls: NodeLs, role: Role) {
@@ -41,9 +45,11 @@ class Slot {
   }
 }
 
-type Poke = 'cancel' | 'unlock' | 'busyConvert' | 'busyUnlock' | 'timeout';
+type Poke = 'cancel' | 'unlock' | 'busyConvert' | 'busyUnlock';
 
 const MODE_WEIGHTS = [8, 14, 12, 30, 10, 26]; // NL CR CW PR PW EX
+/** Resource popularity: a few hot resources, a long tail. */
+const HOT: readonly number[] = Array.from({ length: 72 }, (_, i) => 1 / Math.pow(1 + i, 0.7));
 
 export interface WorkloadConfig {
   seed: number;
@@ -91,8 +97,8 @@ export class Workload {
       const seen = new Set<string>();
       for (let j = 0; j < this.cfg.resources; j++) {
         let name = makeName(rng, i, j);
-        while (seen.has(hex(name))) name = makeName(rng, i, j + 1000 + rng.int(1000));
-        seen.add(hex(name));
+        while (seen.has(key(name))) name = makeName(rng, i, j + 1000 + rng.int(1000));
+        seen.add(key(name));
         sim.addResource(ls, name, false);
       }
       if (i === 0 && this.cfg.inject) this.bugRes = sim.addResource(ls, ascii(`rv-bug-${this.cfg.inject}`), true);
@@ -158,7 +164,8 @@ export class Workload {
   private onCallback(l: Lkb, e: CbEntry): void {
     const s = l.owner as Slot | null;
     if (!s || s.lkb !== l) return;
-    if (!e.cast) {
+    if (e.cast) s.opDone = true;
+    else {
       if (!l.dead && l.grmode !== IV && !compat(l.grmode, e.mode)) {
         s.bast = e.mode;
         if (this.sim.idle(l) && s.role === Role.NONE) {
@@ -191,7 +198,22 @@ export class Workload {
   }
 
   private onUnfreeze(): void {
-    for (const s of this.slots) if (s.role === Role.NONE && (!s.lkb || this.sim.idle(s.lkb))) this.schedule(s, this.rng.exp(40 * US));
+    for (const s of this.slots) {
+      if (s.lkb && s.lkb.release && !s.lkb.dead) this.releaseNow(s);
+      else if (s.role === Role.NONE && (!s.lkb || this.sim.idle(s.lkb))) this.schedule(s, this.rng.exp(40 * US));
+    }
+    if (this.scenario) this.sim.at(1 * US, () => this.scenario?.poll());
+  }
+
+  /** An ignored holder after the injected bug: unlock it, even mid-operation. */
+  private releaseNow(s: Slot): void {
+    const l = s.lkb;
+    if (!l || l.dead || !l.nls.member || l.res.ls.recovering) return;
+    if (this.sim.idle(l)) this.doUnlock(s, l);
+    else if (!l.ovUnlock && l.waitType !== M_UNLOCK && !(l.exflags & LKF.FORCEUNLOCK)) {
+      this.sim.unlock(l, LKF.FORCEUNLOCK);
+      s.overlapDone = true;
+    }
   }
 
   private dropLock(s: Slot): void {
@@ -204,6 +226,7 @@ export class Workload {
 
   private step(s: Slot): void {
     if (s.role !== Role.NONE) return;
+    s.idleScheduled = false;
     const sim = this.sim;
     const l = s.lkb;
     if (l) {
@@ -215,6 +238,10 @@ export class Workload {
     const nls = s.nls;
     if (!nls.member || nls.ls.recovering || nls.draining || nls.released) return;
     if (s.lkb && s.lkb.frozen) return;
+    if (s.lkb && s.lkb.release) {
+      this.releaseNow(s);
+      return;
+    }
     if (this.stop) {
       this.endStep(s);
       return;
@@ -225,15 +252,36 @@ export class Workload {
 
   private opIssued(s: Slot, waits: boolean): void {
     s.opGen++;
+    s.opStart = this.sim.now;
+    s.opDone = false;
     s.overlapDone = false;
     s.idleScheduled = false;
     if (!waits || s.role !== Role.NONE) return;
     const rng = this.rng;
     const hz = this.hz;
-    if (hz.cancel && rng.chance(0.1)) this.poke(s, 'cancel', rng.exp(60 * US));
+    const l = s.lkb;
+    if (hz.cancel && l && l.exflags & LKF.CONVDEADLK && this.sim.mainline && hz.cancelDemoted && rng.chance(0.4)) {
+      this.poke(s, 'cancel', rng.exp(150 * US)); // late enough that a demotion may have happened
+    } else if (hz.cancel && rng.chance(0.1)) this.poke(s, 'cancel', rng.exp(60 * US));
     else if (hz.overlapUnlock && rng.chance(0.05)) this.poke(s, 'unlock', rng.exp(60 * US));
     if (hz.busy && rng.chance(0.04)) this.poke(s, rng.chance(0.5) ? 'busyConvert' : 'busyUnlock', rng.exp(25 * US));
-    this.poke(s, 'timeout', 4000 * US);
+  }
+
+  /**
+   * Users give up on requests that wait too long (4 ms; 300 us once the run is
+   * winding down): this also resolves waits that nothing else would end.
+   */
+  private timeouts(): void {
+    const limit = this.stop ? 300 * US : 4000 * US;
+    for (const s of this.slots) {
+      const l = s.lkb;
+      if (s.role !== Role.NONE || !l || l.dead || s.opDone || s.overlapDone || l.frozen || l.release) continue;
+      if (this.sim.now - s.opStart < limit || this.sim.idle(l) || !waiting(l) || !this.cancellable(l)) continue;
+      if (!l.nls.member || l.res.ls.recovering) continue;
+      this.sim.unlock(l, LKF.CANCEL);
+      s.overlapDone = true;
+      this.wake(l);
+    }
   }
 
   private pickRes(s: Slot): Res | null {
@@ -245,7 +293,7 @@ export class Workload {
       if (r.dedicated || s.task.inUse.has(r)) continue;
       if (!this.hz.sameNode && r.plocks.some((o) => o.node === s.task.node)) continue;
       cand.push(r);
-      w.push(1 / Math.pow(1 + i, 0.7));
+      w.push(HOT[i] ?? 0.05);
     }
     if (cand.length === 0) return null;
     return cand[this.rng.weighted(w)];
@@ -273,7 +321,6 @@ export class Workload {
   }
 
   private holding(s: Slot): void {
-    const sim = this.sim;
     const rng = this.rng;
     const hz = this.hz;
     const l = s.lkb!;
@@ -305,15 +352,16 @@ export class Workload {
       this.doUnlock(s, l);
       return;
     }
-    const t = rng.pick(opts);
+    // shared holders often want more (PR -> EX): the pattern of conversion deadlocks
+    const ups = opts.filter((t) => t > gr && !isMiddle(gr, t));
+    const t = ups.length > 0 && gr <= PR && rng.chance(0.5) ? (ups.includes(EX) && rng.chance(0.7) ? EX : rng.pick(ups)) : rng.pick(opts);
     let flags = rng.chance(0.25) ? LKF.VALBLK : 0;
     if (!isDown(gr, t)) {
-      if (hz.convdeadlk && rng.chance(0.12)) flags |= LKF.CONVDEADLK;
+      if (hz.convdeadlk && rng.chance(t === EX && gr >= CR ? 0.3 : 0.15)) flags |= LKF.CONVDEADLK;
       else if (hz.noqueue && rng.chance(0.12)) flags |= LKF.NOQUEUE;
       if (hz.quecvt && quecvtOk(gr, t) && rng.chance(0.2)) flags |= LKF.QUECVT;
     }
     this.doConvert(s, l, t, flags);
-    void sim;
   }
 
   private doConvert(s: Slot, l: Lkb, mode: number, flags: number): void {
@@ -330,17 +378,15 @@ export class Workload {
   }
 
   private onPoke(s: Slot, kind: Poke, g: number): void {
-    if (s.opGen !== g) return;
+    if (s.opGen !== g || s.opDone) return;
     const sim = this.sim;
     const l = s.lkb;
-    if (!l || l.dead || l.frozen || sim.idle(l)) return;
+    if (!l || l.dead || l.frozen || l.release || sim.idle(l)) return;
     const nls = s.nls;
     if (!nls.member || nls.ls.recovering) return;
     switch (kind) {
-      case 'timeout':
       case 'cancel': {
         if (s.overlapDone || !this.cancellable(l)) return;
-        if (kind === 'timeout' && !waiting(l)) return;
         sim.unlock(l, LKF.CANCEL);
         s.overlapDone = true;
         break;
@@ -367,11 +413,7 @@ export class Workload {
   private doStop(): void {
     this.stop = true;
     for (const a of this.slotsByNls.keys()) a.leaveAtEnd = this.hz.leave && a.member && this.rng.chance(0.35);
-    for (const s of this.slots) {
-      if (s.role !== Role.NONE) continue;
-      if (s.lkb && !s.lkb.dead && !this.sim.idle(s.lkb)) this.poke(s, 'timeout', 200 * US + this.rng.exp(300 * US));
-      this.schedule(s, this.rng.exp(30 * US));
-    }
+    for (const s of this.slots) if (s.role === Role.NONE) this.schedule(s, this.rng.exp(30 * US));
   }
 
   private endStep(s: Slot): void {
@@ -385,7 +427,7 @@ export class Workload {
 
   private leavesFrozen(): boolean {
     const bug = this.sim.bug;
-    return (bug !== null && bug.pending) || (this.scenario !== null && !this.scenario.done);
+    return (bug !== null && (bug.pending || bug.repairing)) || (this.scenario !== null && !this.scenario.done);
   }
 
   private startLeave(): void {
@@ -397,7 +439,7 @@ export class Workload {
     this.leaving = nls;
     for (const s of this.slotsByNls.get(nls) ?? []) {
       const l = s.lkb;
-      if (!l || l.dead || this.sim.idle(l) || s.overlapDone || !waiting(l) || !this.cancellable(l)) continue;
+      if (s.role !== Role.NONE || !l || l.dead || s.opDone || this.sim.idle(l) || s.overlapDone || !waiting(l) || !this.cancellable(l)) continue;
       this.sim.unlock(l, LKF.CANCEL);
       s.overlapDone = true;
       this.wake(l);
@@ -425,10 +467,10 @@ export class Workload {
     const slots = this.slotsByNls.get(nls) ?? [];
     for (const w of slots) {
       const wl = w.lkb;
-      if (!wl || wl.dead || this.sim.idle(wl) || !waiting(wl)) continue;
+      if (w.role !== Role.NONE || !wl || wl.dead || this.sim.idle(wl) || !waiting(wl)) continue;
       for (const h of slots) {
         const hl = h.lkb;
-        if (h === w || !hl || hl.res !== wl.res || hl.frozen || !this.sim.idle(hl)) continue;
+        if (h === w || h.role !== Role.NONE || !hl || hl.res !== wl.res || hl.frozen || !this.sim.idle(hl)) continue;
         this.doUnlock(h, hl);
       }
     }
@@ -484,6 +526,7 @@ export class Workload {
       if (!bug.fired && this.stop) this.startScenario();
       if (this.scenario && !this.scenario.done) this.scenario.poll();
     }
+    this.timeouts();
     if (this.hz.leave && !this.stop && !this.leaving && rec >= this.nextLeaveAt && !this.leavesFrozen()) {
       this.startLeave();
       this.nextLeaveAt = rec + this.rng.exp(Math.max(400, this.cfg.events / 6));
@@ -497,7 +540,8 @@ export class Workload {
     if (this.stop) {
       for (const a of this.slotsByNls.keys()) {
         if (!a.leaveAtEnd || a.released || !a.member) continue;
-        if (this.leavesFrozen() || a.ls.recovering || !this.quiescent(a)) {
+        // end-of-run releases wait for the injected bug to be placed
+        if (this.leavesFrozen() || (bug !== null && !bug.fired) || a.ls.recovering || !this.quiescent(a)) {
           if (!a.ls.recovering) this.unblockDrain(a);
           more = true;
           continue;
@@ -507,7 +551,8 @@ export class Workload {
         more = true;
       }
     }
-    if (bug !== null && (!bug.fired || bug.pending)) more = true;
+    if (bug !== null && (!bug.fired || bug.pending || bug.repairing)) more = true;
+    if (this.stop && !more) for (const s of this.slots) if (s.lkb) more = true;
     if (this.scenario && !this.scenario.done) more = true;
     if (more) this.ensureTick();
   }
@@ -567,6 +612,9 @@ class Scenario {
   V!: Slot;
   X: Slot | null = null;
   private hMode = EX;
+  /** Phase deadline: a stuck attempt (e.g. X lost its lock to a drain) is cleaned up and retried. */
+  private deadline = 0;
+  private retry = false;
 
   constructor(wl: Workload, r: Res, kind: string) {
     this.wl = wl;
@@ -612,20 +660,28 @@ class Scenario {
     const wl = this.wl;
     const sim = wl.sim;
     const bug = sim.bug!;
+    if ((this.phase === 1 || this.phase === 2 || (this.phase === 3 && !bug.fired)) && sim.now > this.deadline) {
+      this.retry = true;
+      this.phase = 4;
+    }
     switch (this.phase) {
       case 0:
+        if (this.r.ls.recovering) break;
         wl.roleLock(this.H, this.r, this.hMode);
         if (this.X) wl.roleLock(this.X, this.r, CR);
         this.phase = 1;
+        this.deadline = sim.now + 20_000_000;
         break;
       case 1:
         if (!this.ready(this.H, this.hMode) || (this.X && !this.ready(this.X, CR))) break;
         if (this.X) {
           wl.roleConvert(this.H, EX);
           this.phase = 2;
+          this.deadline = sim.now + 20_000_000;
         } else {
           wl.roleLock(this.V, this.r, wl.rng.pick([CR, CW, PR, PW, EX]));
           this.phase = 3;
+          this.deadline = sim.now + 20_000_000;
         }
         break;
       case 2: {
@@ -634,6 +690,7 @@ class Scenario {
         if (!m || m.status !== ST_CONVERT || !h.vReq) break;
         wl.roleLock(this.V, this.r, PW);
         this.phase = 3;
+        this.deadline = sim.now + 20_000_000;
         break;
       }
       case 3:
@@ -661,9 +718,15 @@ class Scenario {
         continue;
       }
       live++;
-      if (sim.idle(l) && l.nls.member && !l.res.ls.recovering) wl.roleUnlock(s);
+      if (sim.idle(l) && !l.frozen && !l.release && l.nls.member && !l.res.ls.recovering) wl.roleUnlock(s);
     }
-    if (live === 0) this.done = true;
+    if (live > 0) return;
+    if (this.retry && !(sim.bug!.fired && !sim.bug!.pending)) {
+      this.retry = false;
+      this.phase = 0;
+      return;
+    }
+    this.done = true;
   }
 }
 
@@ -684,10 +747,8 @@ function ascii(s: string): Uint8Array {
   return b;
 }
 
-function hex(b: Uint8Array): string {
-  let s = '';
-  for (const x of b) s += (x < 16 ? '0' : '') + x.toString(16);
-  return s;
+function key(b: Uint8Array): string {
+  return String.fromCharCode.apply(null, Array.from(b));
 }
 
 /** Resource names: gfs2 glock names, short text, raw bytes, and long names up to 64 bytes. */

@@ -64,3 +64,26 @@ describe('late completions of an earlier lock with a reused id', () => {
     expect(m.summary().events_on_unknown_locks).toBe(1);
   });
 });
+
+describe('a refused release undoes only itself', () => {
+  it('FORCEUNLOCK in flight, then a plain unlock refused -EBUSY: the first unlock stays pending', () => {
+    const m = run([
+      req(3, 2, 'r', 'EX'),
+      { ev: 'release', node: 3, lkb: 2, flags: 0x20000 }, // FORCEUNLOCK while the request is in flight
+      { ev: 'release', node: 3, lkb: 2, flags: 0 }, // a plain unlock: refused
+      { ev: 'release_failed', node: 3, lkb: 2, error: -16 },
+      grant(3, 2, 'r', 'EX'), // the request completes; the overlap unlock still pending
+      req(5, 1, 'r', 'PW'), grant(5, 1, 'r', 'PW'), // the master already processed the unlock
+    ]);
+    expect(m.violations).toHaveLength(0);
+  });
+  it('a refused cancel on top of a pending unlock does not undo the unlock', () => {
+    const m = run([
+      req(1, 1, 'r', 'EX'), grant(1, 1, 'r'),
+      { ev: 'release', node: 1, lkb: 1, flags: 0 },
+      { ev: 'release', node: 1, lkb: 1, flags: 2 }, { ev: 'release_failed', node: 1, lkb: 1, error: -16 },
+      req(2, 1, 'r', 'EX'), grant(2, 1, 'r'),
+    ]);
+    expect(m.violations).toHaveLength(0);
+  });
+});
