@@ -76,6 +76,19 @@ export interface LockView {
   flags: number; sinceSeq: number;
 }
 
+/** Interning hash of (ls, name) of the record at word offset b. */
+function nameHash(u32: Uint32Array, b: number, len: number): number {
+  const words = (len + 3) >> 2;
+  const lastMask = (len & 3) === 0 ? 0xffffffff : (1 << ((len & 3) * 8)) - 1;
+  let h = Math.imul(u32[b + W.ls] ^ 0x27d4eb2f, 0x165667b1) ^ len;
+  for (let i = 0; i < words; i++) {
+    const w = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
+    h = Math.imul(h ^ w, 0x9e3779b1);
+    h ^= h >>> 16;
+  }
+  return h;
+}
+
 function hashLock(node: number, ls: number, lkb: number): number {
   let h = Math.imul(node ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(ls, 0x85ebca77) ^ Math.imul(lkb, 0xc2b2ae3d);
   h ^= h >>> 15;
@@ -166,7 +179,7 @@ export class Monitor {
     this.rsCap = 256;
     this.rs = new Int32Array(this.rsCap * RSTRIDE);
     this.rsName = new Uint32Array(this.rsCap * NAME_WORDS);
-    this.rsIdx = new Int32Array(512).fill(-1);
+    this.rsIdx = new Int32Array(2 * 512).fill(-1); // pairs: id, hash
     this.rsIdxMask = 511;
     this.ringCap = Math.max(1, opts.historyWindow ?? 65536);
     this.stable = opts.stableBatches ?? false;
@@ -316,19 +329,15 @@ export class Monitor {
     const ls = u32[b + W.ls];
     const words = (len + 3) >> 2;
     const lastMask = (len & 3) === 0 ? 0xffffffff : (1 << ((len & 3) * 8)) - 1;
-    let h = Math.imul(ls ^ 0x27d4eb2f, 0x165667b1) ^ len;
-    for (let i = 0; i < words; i++) {
-      const w = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
-      h = Math.imul(h ^ w, 0x9e3779b1);
-      h ^= h >>> 16;
-    }
+    const h = nameHash(u32, b, len);
+    // the index keeps each id's hash beside it: a probe touches a resource only on a likely match
     const idx = this.rsIdx, mask = this.rsIdxMask, rs = this.rs, nm = this.rsName;
     let s = h & mask;
     for (;;) {
-      const id = idx[s];
+      const id = idx[2 * s];
       if (id < 0) break;
       const rb = id * RSTRIDE;
-      if (rs[rb + R_HASH] === h && rs[rb + R_LS] === (ls | 0) && rs[rb + R_LEN] === len) {
+      if (idx[2 * s + 1] === h && rs[rb + R_LS] === (ls | 0) && rs[rb + R_LEN] === len) {
         let same = true;
         const nb = id * NAME_WORDS;
         for (let i = 0; i < words; i++) {
@@ -362,24 +371,24 @@ export class Monitor {
     return id;
   }
 
-  /** Whether the record at word offset b names resource `res` (same lockspace is implied by the lock key). */
+  /**
+   * Whether the record at word offset b names resource `res`, by the interning hash (the
+   * resource's line is about to be touched anyway; the name arena is not). A collision
+   * can only make a late completion count for the lock that has the id now: a missed
+   * detection at worst, never a false alarm.
+   */
   private sameName(u32: Uint32Array, b: number, klm: number, res: number): boolean {
     const len = (klm >>> 16) & 0xff;
-    if (this.rs[res * RSTRIDE + R_LEN] !== len) return false;
-    const words = (len + 3) >> 2, nb = res * NAME_WORDS, nm = this.rsName;
-    const lastMask = (len & 3) === 0 ? 0xffffffff : (1 << ((len & 3) * 8)) - 1;
-    for (let i = 0; i < words; i++) {
-      const w = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
-      if (nm[nb + i] !== w) return false;
-    }
-    return true;
+    const rb = res * RSTRIDE;
+    return this.rs[rb + R_LEN] === len && this.rs[rb + R_HASH] === nameHash(u32, b, len);
   }
 
   private idxInsert(id: number, h: number): void {
     const idx = this.rsIdx, mask = this.rsIdxMask;
     let s = h & mask;
-    while (idx[s] >= 0) s = (s + 1) & mask;
-    idx[s] = id;
+    while (idx[2 * s] >= 0) s = (s + 1) & mask;
+    idx[2 * s] = id;
+    idx[2 * s + 1] = h;
   }
 
   private growResources(): void {
@@ -393,7 +402,7 @@ export class Monitor {
 
   private growResIndex(): void {
     const cap = (this.rsIdxMask + 1) * 2;
-    this.rsIdx = new Int32Array(cap).fill(-1);
+    this.rsIdx = new Int32Array(2 * cap).fill(-1);
     this.rsIdxMask = cap - 1;
     for (let id = 0; id < this.rsUsed; id++) {
       const rb = id * RSTRIDE;
@@ -405,21 +414,22 @@ export class Monitor {
     const rs = this.rs, rb = id * RSTRIDE;
     const idx = this.rsIdx, mask = this.rsIdxMask;
     let s = rs[rb + R_HASH] & mask;
-    while (idx[s] !== id) s = (s + 1) & mask;
+    while (idx[2 * s] !== id) s = (s + 1) & mask;
     // backward-shift deletion in the index
     let hole = s;
     s = (s + 1) & mask;
     for (;;) {
-      const other = idx[s];
+      const other = idx[2 * s];
       if (other < 0) break;
-      const home = rs[other * RSTRIDE + R_HASH] & mask;
+      const home = idx[2 * s + 1] & mask;
       if (((s - home) & mask) >= ((s - hole) & mask)) {
-        idx[hole] = other;
+        idx[2 * hole] = other;
+        idx[2 * hole + 1] = idx[2 * s + 1];
         hole = s;
       }
       s = (s + 1) & mask;
     }
-    idx[hole] = -1;
+    idx[2 * hole] = -1;
     rs[rb + R_LEN] = 0;
     rs[rb + R_NEXT] = this.rsFree;
     this.rsFree = id;
