@@ -3,6 +3,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { existsSync, readFileSync, readdirSync, mkdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { cli, readReport, tmp, ROOT } from '../helpers/cli';
 
 const fx = (f: string) => join(ROOT, 'test/fixtures/cli', f);
@@ -67,6 +68,59 @@ describe('collect.js', () => {
     const out2 = join(d, 'we2.json');
     expect(cli(['--replay', ev, '--output', out2, '--quiet']).code).toBe(1);
     expect(readReport(out2).violations[0].seq).toBe(readReport(out).violations[0].seq);
+  });
+
+  describe('--simulate (the issue\'s done-when)', () => {
+    it('without --inject: exit 0, no violation', () => {
+      const out = join(d, 'sim0.json');
+      const r = cli(['--simulate', '--nodes', '4', '--seed', '7', '--output', out]);
+      expect(r.code).toBe(0);
+      const rep = readReport(out);
+      expect(rep.violations).toEqual([]);
+      expect(rep.summary.records).toBeGreaterThan(10000);
+      expect(rep.context.simulation).toMatchObject({ nodes: 4, seed: 7, inject: null });
+    });
+    for (const kind of ['ignore-remote-holder', 'ignore-local-holder', 'ignore-converting-holder']) {
+      it(`--inject ${kind}: exit 1, the report names the injected resource and both locks`, () => {
+        const out = join(d, `sim-${kind}.json`);
+        const r = cli(['--simulate', '--nodes', '4', '--seed', '7', '--inject', kind, '--output', out]);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/found as violation #1/);
+        const rep = readReport(out);
+        const t = rep.context.simulation.truth;
+        const v = rep.violations[0];
+        expect(v.seq).toBe(t.seq);
+        expect(v.res_hex).toBe(t.res_hex);
+        expect(v.trigger).toMatchObject({ node: t.victim.node, lkb: t.victim.lkb });
+        const inPairs = v.pairs.flatMap((p: any) => [`${p.a.node}:${p.a.lkb}`, `${p.b.node}:${p.b.lkb}`]);
+        expect(inPairs).toContain(`${t.victim.node}:${t.victim.lkb}`);
+        for (const h of t.ignored) expect(inPairs).toContain(`${h.node}:${h.lkb}`);
+      });
+    }
+    it('--inject with an unknown kind lists the kinds (exit 2)', () => {
+      const r = cli(['--simulate', '--inject', 'nope', '--output', join(d, 'x.json')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/unknown bug kind "nope"; choose one of ignore-remote-holder, ignore-local-holder, ignore-converting-holder/);
+    });
+    it('--record writes a capture that --replay verifies to the same verdict', () => {
+      const cap = join(d, 'sim.cap'), out1 = join(d, 'rec1.json'), out2 = join(d, 'rec2.json');
+      expect(cli(['--simulate', '--seed', '3', '--inject', 'ignore-local-holder', '--record', cap, '--output', out1, '--quiet']).code).toBe(1);
+      expect(cli(['--replay', cap, '--output', out2, '--quiet']).code).toBe(1);
+      const a = readReport(out1), b = readReport(out2);
+      expect(b.violations.map((v: any) => [v.seq, v.res_hex])).toEqual(a.violations.map((v: any) => [v.seq, v.res_hex]));
+      expect(b.summary.records).toBe(a.summary.records);
+    });
+  });
+
+  it('live mode as an unprivileged user: exit 3, one line naming the fix', () => {
+    const cwd = tmp();
+    chmodSync(cwd, 0o777);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', process.execPath, join(ROOT, 'collect.js'), '--duration', '1', '--output', join(cwd, 'r.json')], { cwd, encoding: 'utf8' });
+    if (r.error) throw new Error(`cannot run setpriv (util-linux) to drop privileges: ${r.error.message}`);
+    expect(r.status).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/needs root, or CAP_BPF and CAP_PERFMON .* run it with sudo/);
+    expect(readdirSync(cwd)).toEqual([]);
   });
 
   describe('bad usage and bad input: exit 2, one line, no report', () => {
