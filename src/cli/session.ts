@@ -39,13 +39,14 @@ export class Session {
   }
 
   /** Create the monitor once the run's context (source, kernel, probes) is known. */
-  start(context: Partial<RunContext>): Monitor {
+  start(context: Partial<RunContext>, opts: { ownerExitVisible?: boolean } = {}): Monitor {
     if (this.opts.ndjson) this.ndjson = new LineWriter(this.opts.ndjson);
     if (this.opts.modelTrace) this.trace = new LineWriter(this.opts.modelTrace, 1 << 16);
     if (this.opts.writeEvents) this.events = new LineWriter(this.opts.writeEvents, 1 << 16);
     const trace = this.trace;
     this.monitor = new Monitor({
       history: this.opts.history,
+      ownerExitVisible: opts.ownerExitVisible,
       historyWindow: this.opts.historyWindow,
       context: { collector: 'dlm-rv', version: VERSION, ...context },
       onViolation: (v: Violation) => {
@@ -75,7 +76,7 @@ export class Session {
   /** Write the report (atomically), close the streams, and return the exit code. */
   finish(extra?: (r: Report) => void): number {
     const m = this.monitor;
-    const report = buildReport(m.context, m.violations, m.summary());
+    const report = buildReport(m.context, m.violations, m.summary(), m.unconfirmed);
     extra?.(report);
     writeFileAtomic(this.opts.output, JSON.stringify(report, null, 2) + '\n');
     this.ndjson?.close();
@@ -84,7 +85,7 @@ export class Session {
     const s = report.summary;
     const loss = s.losses.events_dropped ? `, ${s.losses.events_dropped} events LOST (${s.losses.resets} resets: verdicts only cover what was seen)` : '';
     this.log(`dlm-rv: ${s.records} events, ${s.locks.peak} locks / ${s.resources.peak} resources at peak, ` +
-      `${s.violations} violation${s.violations === 1 ? '' : 's'}${loss}${s.stopped_early ? ' (stopped at the first: --fail-fast)' : ''}; report ${this.opts.output}`);
+      `${s.violations} violation${s.violations === 1 ? '' : 's'}${s.unconfirmed ? `, ${s.unconfirmed} unconfirmed (see the report)` : ''}${loss}${s.stopped_early ? ' (stopped at the first: --fail-fast)' : ''}; report ${this.opts.output}`);
     return s.violations > 0 ? EXIT_VIOLATIONS : EXIT_OK;
   }
 }

@@ -11,7 +11,7 @@
 // - nothing a report needs is maintained per event: a report walks the lock table
 //   for the resource's holders and reads its history out of a ring of the last
 //   raw records, copied once per batch.
-import { NAME_MAX, RECORD_SIZE, RECORD_WORDS, W, Kind, KIND_NAMES, LKF, SBF, STATUS, RF_HISTORY } from '../record/layout';
+import { NAME_MAX, RECORD_SIZE, RECORD_WORDS, W, Kind, KIND_NAMES, LKF, SBF, STATUS, RF_HISTORY, RF_USER } from '../record/layout';
 import { INCOMPAT, LEQ, MEET, MI_IV, MI_NL, MI_CR, MI_CW, MI_PR, MI_UNKNOWN } from './modes';
 import { DLM_MODEL, compileModel, E_ALL_UNLOCK, E_INCOMPATIBLE, E_WITH_OTHERS_COMPATIBLE, S_FREE } from './model';
 import { buildViolation, type RunContext, type Summary, type Violation, type ViolationInput, buildSummary } from './report';
@@ -33,6 +33,7 @@ const ST_CDL = 1 << 7, ST_ALTPR = 1 << 8, ST_ALTCW = 1 << 9; // flags of the pen
 const P2_PRESENT = 1 << 10, P2_CDL = 1 << 11, P2_ALTPR = 1 << 12, P2_ALTCW = 1 << 13, P2_RQ_SHIFT = 16;
 const ST_MIDFLIGHT = 1 << 14; // first seen mid-flight (a completion or a conversion of a lock we never saw requested)
 const R2_PRESENT = 1 << 15; // a release issued while another was pending: a RELEASE_FAILED undoes that one
+const ST_USER = 1 << 20; // a user-space (libdlm) lock: its owner's exit releases it with no event of its own
 
 // ---- resource fields
 const R_LS = 0, R_LEN = 1, R_HASH = 2, R_HOLDERS = 3, R_MASK = 4, R_CNT = 5; // R_CNT + mi for mi in 2..6 -> 7..11
@@ -67,12 +68,18 @@ export interface MonitorOptions {
   /** every automaton step, in the RV event_dlm / error_dlm style */
   modelTrace?: (line: string) => void;
   context?: Partial<RunContext>;
+  /**
+   * Whether the input shows user-space owners exiting (live: dlm_clear_proc_locks; text
+   * traces: sched_process_exit). When it does not, an incident that rests on a user-space
+   * lock is reported apart, as unconfirmed: the kernel may have released that lock silently.
+   */
+  ownerExitVisible?: boolean;
 }
 
 export interface LockView {
   node: number; ls: number; lkb: number; pid: number;
   gr: number; rq: number; eff: number; contrib: number; // mode indexes
-  pend: number; rel: number; relPrev: number; uncertain: boolean; midFlight: boolean;
+  pend: number; rel: number; relPrev: number; uncertain: boolean; midFlight: boolean; user: boolean;
   flags: number; sinceSeq: number;
 }
 
@@ -149,6 +156,9 @@ export class Monitor {
   private leaveCount = 0;
   // ---- output
   readonly violations: Violation[] = [];
+  /** incidents that rest on a user-space lock whose owner's exit the input cannot show */
+  readonly unconfirmed: Violation[] = [];
+  private readonly ownerExitVisible: boolean;
   private nViolations = 0;
   private stopped = false;
   private readonly historyN: number;
@@ -158,6 +168,7 @@ export class Monitor {
 
   constructor(opts: MonitorOptions = {}) {
     this.historyN = opts.history ?? 32;
+    this.ownerExitVisible = opts.ownerExitVisible ?? true;
     this.onViolation = opts.onViolation;
     this.modelTrace = opts.modelTrace;
     this.context = {
@@ -560,13 +571,14 @@ export class Monitor {
       o = this.insert(node, ls, lkb, res, r);
       const lk = this.lk;
       lk[o + L_PID] = u32[b + W.pid];
+      const user = (u32[b + W.tail] >>> 24) & RF_USER ? ST_USER : 0;
       if (flags & CONVERT) {
         // a conversion of a lock granted before we started (or before a LOSS)
         lk[o + L_MODES] = MI_UNKNOWN | (rq << 4) | (MI_UNKNOWN << 8);
-        lk[o + L_STATE] = PEND_CONV | fl | ST_MIDFLIGHT;
+        lk[o + L_STATE] = PEND_CONV | fl | ST_MIDFLIGHT | user;
       } else {
         lk[o + L_MODES] = MI_IV | (rq << 4);
-        lk[o + L_STATE] = PEND_NEW | fl;
+        lk[o + L_STATE] = PEND_NEW | fl | user;
       }
       this.refresh(o, r);
       return;
@@ -654,6 +666,7 @@ export class Monitor {
       // flight, so it is not evidence until a request of its own is seen through
       this.lk[o + L_STATE] = ST_MIDFLIGHT | (this.lossSeen ? ST_UNCERTAIN : 0);
       this.lk[o + L_PID] = u32[b + W.pid];
+      if ((u32[b + W.tail] >>> 24) & RF_USER) this.lk[o + L_STATE] |= ST_USER;
       if (gr === MI_IV) { this.removeLock(o, r); return; }
       this.refresh(o, r);
       return;
@@ -824,7 +837,7 @@ export class Monitor {
       node: lk[o + L_NODE] >>> 0, ls: lk[o + L_LS] >>> 0, lkb: lk[o + L_LKB] >>> 0, pid: lk[o + L_PID] >>> 0,
       gr: m & 0xf, rq: (m >>> 4) & 0xf, eff: (m >>> 8) & 0xf, contrib: (m >>> 12) & 0xf,
       pend: st & PEND_MASK, rel: (st & REL_MASK) >>> REL_SHIFT, relPrev: (st & RELPREV_MASK) >>> RELPREV_SHIFT,
-      uncertain: (st & ST_UNCERTAIN) !== 0, midFlight: (st & ST_MIDFLIGHT) !== 0,
+      uncertain: (st & ST_UNCERTAIN) !== 0, midFlight: (st & ST_MIDFLIGHT) !== 0, user: (st & ST_USER) !== 0,
       flags: (st & ST_CDL ? CONVDEADLK : 0) | (st & ST_ALTPR ? ALTPR : 0) | (st & ST_ALTCW ? ALTCW : 0),
       sinceSeq: (lk[o + L_SINCE] >>> 0) + 1,
     };
@@ -855,6 +868,24 @@ export class Monitor {
     };
     const v = buildViolation(input);
     this.rs[res * RSTRIDE + R_INCIDENT] = v.id;
+    if (!this.ownerExitVisible) {
+      // which held locks the verdict rests on: the trigger's partners in the incompatible pairs
+      const held = new Set(v.pairs.map((p) => `${p.b.node}:${p.b.lkb}`));
+      const user = locks.filter((l) => l.user && held.has(`${l.node}:${l.lkb}`));
+      if (user.length) {
+        v.class = 'unconfirmed-owner-exit';
+        v.unconfirmed = {
+          reason: `the verdict rests on user-space lock${user.length > 1 ? 's' : ''} ${user.map((l) => `node ${l.node} lkb 0x${l.lkb.toString(16)} (pid ${l.pid})`).join(', ')}; ` +
+            'when a user-space owner exits the kernel releases its locks with no trace event, and this input does not show exits',
+          cure: 'record with the live collector (it hooks dlm_clear_proc_locks), or include sched:sched_process_exit in the trace ' +
+            '(trace-cmd record -e dlm -e sched:sched_process_exit), which the replayer then uses for user-space locks',
+          locks: user.map((l) => ({ node: l.node, lkb: l.lkb, pid: l.pid })),
+        };
+        this.unconfirmed.push(v);
+        if (this.onViolation && this.onViolation(v) === false) this.stopped = true;
+        return;
+      }
+    }
     this.violations.push(v);
     if (this.onViolation && this.onViolation(v) === false) this.stopped = true;
   }
@@ -915,7 +946,7 @@ export class Monitor {
   get locksTracked(): number { return this.lkCount; }
   get resourcesTracked(): number { return this.rsCount; }
   get eventsSeen(): number { return this.nRecords; }
-  get violationCount(): number { return this.nViolations; }
+  get violationCount(): number { return this.violations.length; }
   get lossCount(): number { return this.lossEvents; }
   get stoppedEarly(): boolean { return this.stopped; }
 
@@ -942,7 +973,8 @@ export class Monitor {
       idReuses: this.idReuses,
       locks: { peak: this.lkPeak, now: this.lkCount },
       resources: { peak: this.rsPeak, now: this.rsCount },
-      violations: this.nViolations,
+      violations: this.violations.length,
+      unconfirmed: this.unconfirmed.length,
       openIncidents: this.countOpenIncidents(),
       lossEvents: this.lossEvents,
       lossResets: this.lossResets,

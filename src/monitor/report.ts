@@ -76,6 +76,9 @@ export interface Violation {
   history: HistoryEntry[];
   history_complete: boolean;
   losses_so_far: number;
+  /** "violation", or "unconfirmed-owner-exit": the verdict rests on a user-space lock whose owner's exit the input cannot show */
+  class: 'violation' | 'unconfirmed-owner-exit';
+  unconfirmed?: { reason: string; cure: string; locks: { node: number; lkb: number; pid: number }[] };
   context: RunContext;
 }
 
@@ -206,6 +209,7 @@ export function buildViolation(v: ViolationInput): Violation {
     history: v.history.records.map((r) => historyEntry(r, r.seq)),
     history_complete: v.history.complete,
     losses_so_far: v.losses,
+    class: 'violation',
     context: v.context,
   };
 }
@@ -217,7 +221,8 @@ function hex(n: number): string {
 /** One line for stderr, the printk reactor. */
 export function violationLine(v: Violation): string {
   const where = v.gfs2 ? `${v.gfs2.type_name} ${v.gfs2.number}` : JSON.stringify(v.res);
-  return `dlm-rv: VIOLATION #${v.id} at seq ${v.seq} ts ${v.ts}: ls ${v.ls} res ${where} (${v.res_hex}): ${v.why}; trigger ${v.trigger.event} node ${v.trigger.node} lkb ${hex(v.trigger.lkb)} ${v.trigger.old_effective}->${v.trigger.new_effective}`;
+  const head = v.class === 'violation' ? 'VIOLATION' : 'UNCONFIRMED (a user-space owner may have exited)';
+  return `dlm-rv: ${head} #${v.id} at seq ${v.seq} ts ${v.ts}: ls ${v.ls} res ${where} (${v.res_hex}): ${v.why}; trigger ${v.trigger.event} node ${v.trigger.node} lkb ${hex(v.trigger.lkb)} ${v.trigger.old_effective}->${v.trigger.new_effective}`;
 }
 
 export interface SummaryInput {
@@ -229,6 +234,7 @@ export interface SummaryInput {
   locks: { peak: number; now: number };
   resources: { peak: number; now: number };
   violations: number;
+  unconfirmed: number;
   openIncidents: number;
   lossEvents: number;
   lossResets: number;
@@ -248,6 +254,7 @@ export interface Summary {
   locks: { peak: number; now: number };
   resources: { peak: number; now: number };
   violations: number;
+  unconfirmed: number;
   open_incidents: number;
   losses: { events_dropped: number; resets: number };
   duration: { trace_ns: number; first_ts: number; last_ts: number; wall_ms: number };
@@ -265,6 +272,7 @@ export function buildSummary(s: SummaryInput): Summary {
     locks: s.locks,
     resources: s.resources,
     violations: s.violations,
+    unconfirmed: s.unconfirmed,
     open_incidents: s.openIncidents,
     losses: { events_dropped: s.lossEvents, resets: s.lossResets },
     duration: { trace_ns: Math.max(0, s.lastTs - s.firstTs), first_ts: s.firstTs, last_ts: s.lastTs, wall_ms: s.wallMs },
@@ -277,9 +285,11 @@ export interface Report {
   schema: typeof REPORT_SCHEMA;
   context: RunContext;
   violations: Violation[];
+  /** incidents that rest on a user-space lock whose owner's exit the input cannot show */
+  unconfirmed: Violation[];
   summary: Summary;
 }
 
-export function buildReport(context: RunContext, violations: Violation[], summary: Summary): Report {
-  return { schema: REPORT_SCHEMA, context, violations, summary };
+export function buildReport(context: RunContext, violations: Violation[], summary: Summary, unconfirmed: Violation[] = []): Report {
+  return { schema: REPORT_SCHEMA, context, violations, unconfirmed, summary };
 }

@@ -5,7 +5,7 @@ import { Kind, LKF, MODE_NONE, modeFromName } from '../../src/record/layout';
 import { Monitor, type MonitorOptions } from '../../src/monitor/monitor';
 
 export type Ev =
-  | { ev: 'request'; node: number; lkb: number; res: string; mode: string; flags?: number; ls?: number }
+  | { ev: 'request'; node: number; lkb: number; res: string; mode: string; flags?: number; ls?: number; user?: boolean }
   | { ev: 'request_failed'; node: number; lkb: number; res?: string; error?: number; ls?: number }
   | { ev: 'release'; node: number; lkb: number; res?: string; flags?: number; ls?: number }
   | { ev: 'release_failed'; node: number; lkb: number; res?: string; error?: number; ls?: number }
@@ -40,7 +40,7 @@ export function records(evs: Ev[]): RecordBuffer {
       error: (a.error as number) ?? 0,
       sbFlags: (a.sbflags as number) ?? 0,
       aux: (a.count as number) ?? 0,
-      rflags: a.history ? 1 : 0,
+      rflags: (a.history ? 1 : 0) | (a.user ? 2 : 0),
       name: typeof a.res === 'string' ? Buffer.from(a.res, 'latin1') : undefined,
     });
   }

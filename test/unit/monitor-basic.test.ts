@@ -87,3 +87,30 @@ describe('a refused release undoes only itself', () => {
     expect(m.violations).toHaveLength(0);
   });
 });
+
+describe('verdicts that rest on a user-space owner the input cannot see exit', () => {
+  const evs = [
+    { ev: 'request' as const, node: 1, lkb: 1, res: 'gamma', mode: 'EX', user: true }, grant(1, 1, 'gamma'),
+    // the owner is SIGKILLed here: the kernel releases lkb 1 with no event
+    req(1, 3, 'gamma', 'EX'), grant(1, 3, 'gamma'),
+  ];
+  it('is reported apart, as unconfirmed, with the reason and the cure, when exits are not visible', () => {
+    const m = run(evs, { ownerExitVisible: false });
+    expect(m.violations).toHaveLength(0);
+    expect(m.unconfirmed).toHaveLength(1);
+    const u = m.unconfirmed[0];
+    expect(u.class).toBe('unconfirmed-owner-exit');
+    expect(u.unconfirmed!.locks).toEqual([{ node: 1, lkb: 1, pid: 0 }]);
+    expect(u.unconfirmed!.cure).toMatch(/sched_process_exit/);
+    expect(m.summary().unconfirmed).toBe(1);
+  });
+  it('is a plain violation when exits are visible (live: dlm_clear_proc_locks would have released it)', () => {
+    const m = run(evs);
+    expect(m.violations).toHaveLength(1);
+    expect(m.unconfirmed).toHaveLength(0);
+  });
+  it('a kernel lock (gfs2) is evidence either way', () => {
+    const m = run([req(1, 1, 'g', 'EX'), grant(1, 1, 'g'), req(2, 1, 'g', 'EX'), grant(2, 1, 'g')], { ownerExitVisible: false });
+    expect(m.violations).toHaveLength(1);
+  });
+});
