@@ -13,7 +13,7 @@
 //   raw records, copied once per batch.
 import { NAME_MAX, RECORD_SIZE, RECORD_WORDS, W, Kind, KIND_NAMES, LKF, SBF, STATUS, RF_HISTORY, RF_USER } from '../record/layout';
 import { INCOMPAT, LEQ, MEET, MI_IV, MI_NL, MI_CR, MI_CW, MI_PR, MI_UNKNOWN } from './modes';
-import { DLM_MODEL, compileModel, E_ALL_UNLOCK, E_INCOMPATIBLE, E_WITH_OTHERS_COMPATIBLE, S_FREE } from './model';
+import { DLM_MODEL, compileModel, E_ALL_UNLOCK, E_INCOMPATIBLE, E_WITH_OTHERS_COMPATIBLE } from './model';
 import { buildViolation, type RunContext, type Summary, type Violation, type ViolationInput, buildSummary } from './report';
 
 // ---- lock slot fields (int32 offsets within a slot)
@@ -1007,4 +1007,3 @@ export class Monitor {
   }
 }
 
-export { S_FREE };
