@@ -1,4 +1,4 @@
-// --replay FILE...: captures and event files, format detected from content.
+// --replay FILE...: captures, event files and text traces, format detected from content.
 // Every file is checked before the first record reaches the monitor, so a bad
 // line or a bad header stops the run with nothing half-processed.
 import { detectFormat, describeUnknown, readHead, readInputFile } from '../io/detect';
@@ -7,11 +7,21 @@ import { InputError } from '../errors';
 import { RecordBuffer } from '../record/buffer';
 import { RECORD_SIZE, RECORD_WORDS, W } from '../record/layout';
 import type { Session } from './session';
-import type { ProbeInfo } from '../monitor/report';
+import type { ProbeInfo, RunContext } from '../monitor/report';
+import type { TraceTextInfo } from '../io/trace-text';
 
 const BATCH = 4096;
 
-function contextFrom(headers: CaptureHeader[], files: string[]) {
+/** What the report says about each text trace (RunContext.trace_text). */
+function traceTextContext(file: string, i: TraceTextInfo): NonNullable<RunContext['trace_text']>[number] {
+  return {
+    file, format: i.format, node_id: i.nodeId, node_id_from: i.nodeIdFrom, kernel_guess: i.kernelGuess ?? null,
+    owner_exit_visible: i.ownerExitVisible, exits_seen: i.exitsSeen, synthetic_unlocks: i.syntheticUnlocks,
+    unswapped: i.unswapped, reordered: i.reordered, locks: i.locks, losses: i.losses, events: i.events, skipped: i.skipped,
+  };
+}
+
+function contextFrom(headers: CaptureHeader[], files: string[], traces: { file: string; info: TraceTextInfo }[] = []) {
   const uniq = <T>(xs: T[]) => [...new Set(xs)];
   const kernels = uniq(headers.map((h) => h.meta.kernel_release));
   const hosts = uniq(headers.map((h) => h.meta.host));
@@ -24,6 +34,7 @@ function contextFrom(headers: CaptureHeader[], files: string[]) {
     host: hosts.length ? hosts.join(', ') : null,
     flavor: flavors.length ? flavors.join(', ') : null,
     probes,
+    ...(traces.length ? { trace_text: traces.map((t) => traceTextContext(t.file, t.info)) } : {}),
   };
 }
 
@@ -67,17 +78,39 @@ export async function runReplay(session: Session, files: string[]): Promise<numb
   }
   const parts: RecordBuffer[] = [];
   const headers: CaptureHeader[] = [];
+  const traces: { file: string; info: TraceTextInfo }[] = [];
   for (const f of files) {
     const inp = readInputFile(f);
-    if (inp.format === 'trace-text') {
-      throw new InputError(f, undefined, 'text traces (ftrace, trace-cmd report, perf script) are not supported yet; record with dlm-rv, or convert the trace to an event file');
-    }
     if (inp.format === 'unknown') throw new InputError(f, undefined, inp.reason ?? describeUnknown(readHead(f)));
-    for (const w of inp.warnings) session.log(`dlm-rv: warning: ${w}`);
+    for (const w of inp.warnings) session.log(`dlm-rv: warning: ${inp.format === 'trace-text' ? `${f}: ` : ''}${w}`);
     if (inp.format === 'capture') headers.push(inp.header);
+    if (inp.format === 'trace-text') traces.push({ file: f, info: inp.info });
     parts.push(inp.records);
   }
-  session.start(contextFrom(headers, files));
+  // text traces cannot show a user-space owner's exit unless they hold sched_process_exit
+  // lines; captures can (the collector hooks dlm_clear_proc_locks)
+  const ownerExitVisible = traces.every((t) => t.info.ownerExitVisible);
+  for (const t of traces) {
+    if (!t.info.ownerExitVisible && t.info.locks.user > 0) {
+      session.log(`dlm-rv: note: ${t.file}: ${t.info.locks.user} user-space lock${t.info.locks.user === 1 ? '' : 's'} and no sched_process_exit lines: ` +
+        'locks the kernel releases when their owner exits are invisible; trace with -e sched:sched_process_exit to see them');
+    }
+  }
+  if (traces.length > 1) {
+    const byNode = new Map<number, string[]>();
+    for (const t of traces) byNode.set(t.info.nodeId, [...(byNode.get(t.info.nodeId) ?? []), t.file]);
+    for (const [node, fs] of byNode) {
+      if (fs.length > 1) {
+        session.log(`dlm-rv: warning: ${fs.join(', ')} are all node ${node}: read as one node's events (right for consecutive traces of one ` +
+          'machine, wrong for different machines: their lock ids would collide)');
+      }
+    }
+    if (byNode.size > 1) {
+      session.log(`dlm-rv: warning: text traces of ${byNode.size} nodes merged by timestamp; each machine's trace clock is its own, ` +
+        'so verdicts across nodes are only as good as the clocks agree (the message events are not used to order them yet)');
+    }
+  }
+  session.start(contextFrom(headers, files, traces), traces.length ? { ownerExitVisible } : {});
   const all = mergeByTime(parts);
   const bytes = all.bytes();
   for (let off = 0; off < bytes.byteLength && !session.stopped; off += BATCH * RECORD_SIZE) {

@@ -5,6 +5,7 @@ import { InputError } from '../errors';
 import type { RecordBuffer } from '../record/buffer';
 import { CAPTURE_MAGIC, type CaptureHeader, readCapture } from './capture';
 import { parseEventFile } from './events';
+import { parseTraceText, type TraceTextInfo, type TraceTextOptions } from './trace-text';
 
 export type InputFormat = 'capture' | 'events' | 'trace-text' | 'unknown';
 
@@ -111,14 +112,24 @@ export function decodeEventText(bytes: Uint8Array, fileName: string): string {
 export type InputFile =
   | { format: 'capture'; path: string; header: CaptureHeader; records: RecordBuffer; warnings: string[] }
   | { format: 'events'; path: string; records: RecordBuffer; warnings: string[] }
-  | { format: 'trace-text'; path: string }
+  | { format: 'trace-text'; path: string; records: RecordBuffer; info: TraceTextInfo; warnings: string[] }
   | { format: 'unknown'; path: string; reason: string };
 
+/** Read a whole input file, or InputError naming why not. */
+function readWhole(path: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    throw new InputError(path, undefined, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 /**
- * Detect and read an input file. Captures and event files are read into records
- * (bad content -> InputError); text traces and unknown files are returned unread.
+ * Detect and read an input file. Captures, event files and text traces are read into
+ * records (bad content -> InputError); unknown files are returned unread.
+ * `trace` options apply to text traces (src/io/trace-text.ts).
  */
-export function readInputFile(path: string): InputFile {
+export function readInputFile(path: string, trace: TraceTextOptions = {}): InputFile {
   const head = readHead(path);
   const format = detectFormat(head);
   switch (format) {
@@ -126,34 +137,29 @@ export function readInputFile(path: string): InputFile {
       const c = readCapture(path);
       return { format, path, header: c.header, records: c.records, warnings: c.warnings };
     }
-    case 'events': {
-      let bytes: Uint8Array;
-      try {
-        bytes = fs.readFileSync(path);
-      } catch (e) {
-        throw new InputError(path, undefined, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      return { format, path, records: parseEventFile(decodeEventText(bytes, path), path), warnings: [] };
+    case 'events':
+      return { format, path, records: parseEventFile(decodeEventText(readWhole(path), path), path), warnings: [] };
+    case 'trace-text': {
+      // latin1: every byte is kept (task names may be any bytes); the fields read are ASCII
+      const { records, info } = parseTraceText(readWhole(path).toString('latin1'), path, trace);
+      return { format, path, records, info, warnings: info.warnings };
     }
-    case 'trace-text':
-      return { format, path };
     default:
       return { format: 'unknown', path, reason: describeUnknown(head) };
   }
 }
 
 /**
- * Read any input into records, or throw InputError: for text traces (not supported yet)
- * and unknown formats too.
+ * Read any input into records, or throw InputError (bad content, unknown format).
  */
-export function loadRecords(path: string): { format: 'capture' | 'events'; records: RecordBuffer; warnings: string[]; header?: CaptureHeader } {
-  const f = readInputFile(path);
+export function loadRecords(path: string, trace: TraceTextOptions = {}): {
+  format: 'capture' | 'events' | 'trace-text'; records: RecordBuffer; warnings: string[]; header?: CaptureHeader; traceInfo?: TraceTextInfo;
+} {
+  const f = readInputFile(path, trace);
   switch (f.format) {
     case 'capture': return { format: f.format, records: f.records, warnings: f.warnings, header: f.header };
     case 'events': return { format: f.format, records: f.records, warnings: f.warnings };
-    case 'trace-text':
-      throw new InputError(path, undefined,
-        'text traces (ftrace, trace-cmd report, perf script) are not supported yet; record with dlm-rv, or convert the trace to an event file');
+    case 'trace-text': return { format: f.format, records: f.records, warnings: f.warnings, traceInfo: f.info };
     default:
       throw new InputError(path, undefined, f.reason);
   }

@@ -21,6 +21,25 @@ export interface RunContext {
   probes: ProbeInfo[];
   inputs?: string[];
   simulation?: Record<string, unknown>;
+  /** replay of text traces: one entry per text file (src/io/trace-text.ts, docs/formats.md "Text traces") */
+  trace_text?: {
+    file: string;
+    format: 'tracefs' | 'trace-cmd' | 'perf-script';
+    node_id: number;
+    /** sends (h_nodeid of its dlm_send_message), recv-dst, option, default (1) */
+    node_id_from: string;
+    kernel_guess: string | null;
+    /** false: no sched_process_exit lines, a user-space owner's exit (its locks released silently) cannot be seen */
+    owner_exit_visible: boolean;
+    exits_seen: number;
+    synthetic_unlocks: number;
+    unswapped: number;
+    reordered: number;
+    locks: { user: number; kernel: number; undecided: number };
+    losses: { markers: number; events: number };
+    events: Record<string, number>;
+    skipped: Record<string, number>;
+  }[];
 }
 
 export interface LockReport {

@@ -168,12 +168,13 @@ describe('collect.js', () => {
       expect(r.stderr).toMatch(/not writable/);
     });
 
-    it('a text trace is recognised and refused with the reason, not misread', () => {
+    it('a text trace is replayed, not misread as an event file', () => {
       const out = join(d, 'tt.json');
       const r = cli(['--replay', join(ROOT, 'test/fixtures/io/trace-tracefs.txt'), '--output', out]);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/text traces .* not supported yet/);
-      expect(existsSync(out)).toBe(false);
+      expect(r.code).toBe(0);
+      const rep = readReport(out);
+      expect(rep.summary.records).toBe(12);
+      expect(rep.context.trace_text[0].format).toBe('tracefs');
     });
   });
 });

@@ -92,9 +92,11 @@ describe('readInputFile / loadRecords', () => {
     expect(() => readInputFile(f)).toThrow(new InputError(f, 2, '"count" must be an unsigned 32-bit integer (0..4294967295), got -1'));
   });
 
-  it('returns trace-text unread; loadRecords says it is not supported yet', () => {
-    expect(readInputFile(fx('trace-tracefs.txt'))).toEqual({ format: 'trace-text', path: fx('trace-tracefs.txt') });
-    expect(() => loadRecords(fx('trace-tracefs.txt'))).toThrow(/text traces \(ftrace, trace-cmd report, perf script\) are not supported yet/);
+  it('reads trace-text through the text-trace parser', () => {
+    const f = readInputFile(fx('trace-tracefs.txt'));
+    expect(f.format).toBe('trace-text');
+    expect(f.format === 'trace-text' && f.records.count).toBe(12);
+    expect(loadRecords(fx('trace-tracefs.txt')).records.count).toBe(12);
   });
 
   it('unknown files: a reason, and an InputError from loadRecords', () => {
