@@ -137,6 +137,7 @@ describe('collect.js', () => {
       ['stray argument', ['file.cap'], /unexpected argument "file.cap"/],
       ['missing input file', ['--replay', '/nonexistent/x.cap'], /\/nonexistent\/x.cap: cannot/],
       ['bad event line', ['--replay', fx('bad-line.ndjson')], /bad-line.ndjson:2: "mode" must be one of IV NL CR CW PR PW EX, got "XX"/],
+      ['text traces of two nodes (no clock merge)', ['--replay', join(ROOT, 'test/fixtures/traces/6.12.117+deb12-amd64/c-gfs2-2node/trace-node1.txt'), join(ROOT, 'test/fixtures/traces/6.12.117+deb12-amd64/c-gfs2-2node/trace-node2.txt')], /\(node 1\) and .*\(node 2\) come from different DLM nodes, whose clocks cannot order their events/],
       ['output directory missing', ['--replay', fx('clean.ndjson'), '--output', '/nonexistent/dir/r.json'], /directory \/nonexistent\/dir does not exist/],
     ];
     for (const [what, args, msg] of cases) {
