@@ -38,9 +38,9 @@ const ST_USER = 1 << 20; // a user-space (libdlm) lock: its owner's exit release
 // ---- resource fields
 const R_LS = 0, R_LEN = 1, R_HASH = 2, R_HOLDERS = 3, R_MASK = 4, R_CNT = 5; // R_CNT + mi for mi in 2..6 -> 7..11
 const R_STATE = 12, R_INCIDENT = 13, R_CREATED = 14, R_NEXT = 15;
-const RSTRIDE = 16;
+const R_NAME = 16; // the name's 16 words, inline: the line after the header, so interning reads no other table
+const RSTRIDE = 32;
 const R_ERROR = -1; // model state while an incident is open (the RV monitor was reset by the error)
-const NAME_WORDS = NAME_MAX / 4;
 
 const MODEL_T = compileModel(DLM_MODEL);
 const NEV = DLM_MODEL.events.length;
@@ -112,7 +112,6 @@ export class Monitor {
   private lkPeak = 0;
   // ---- resources
   private rs: Int32Array;
-  private rsName: Uint32Array;
   private rsCap: number;
   private rsFree = -1; // free list head
   private rsUsed = 0; // high-water mark of ids handed out
@@ -189,7 +188,6 @@ export class Monitor {
     this.lkMask = cap - 1;
     this.rsCap = 256;
     this.rs = new Int32Array(this.rsCap * RSTRIDE);
-    this.rsName = new Uint32Array(this.rsCap * NAME_WORDS);
     this.rsIdx = new Int32Array(2 * 512).fill(-1); // pairs: id, hash
     this.rsIdxMask = 511;
     this.ringCap = Math.max(1, opts.historyWindow ?? 65536);
@@ -342,7 +340,7 @@ export class Monitor {
     const lastMask = (len & 3) === 0 ? 0xffffffff : (1 << ((len & 3) * 8)) - 1;
     const h = nameHash(u32, b, len);
     // the index keeps each id's hash beside it: a probe touches a resource only on a likely match
-    const idx = this.rsIdx, mask = this.rsIdxMask, rs = this.rs, nm = this.rsName;
+    const idx = this.rsIdx, mask = this.rsIdxMask, rs = this.rs;
     let s = h & mask;
     for (;;) {
       const id = idx[2 * s];
@@ -350,10 +348,10 @@ export class Monitor {
       const rb = id * RSTRIDE;
       if (idx[2 * s + 1] === h && rs[rb + R_LS] === (ls | 0) && rs[rb + R_LEN] === len) {
         let same = true;
-        const nb = id * NAME_WORDS;
+        const nb = rb + R_NAME;
         for (let i = 0; i < words; i++) {
           const w = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
-          if (nm[nb + i] !== w) { same = false; break; }
+          if (rs[nb + i] !== (w | 0)) { same = false; break; }
         }
         if (same) return id;
       }
@@ -368,14 +366,13 @@ export class Monitor {
       if (this.rsUsed === this.rsCap) this.growResources();
       id = this.rsUsed++;
     }
-    const rs2 = this.rs, nm2 = this.rsName;
+    const rs2 = this.rs;
     const rb = id * RSTRIDE;
     rs2.fill(0, rb, rb + RSTRIDE);
     rs2[rb + R_LS] = ls; rs2[rb + R_LEN] = len; rs2[rb + R_HASH] = h;
     rs2[rb + R_STATE] = DLM_MODEL.initial; rs2[rb + R_INCIDENT] = -1; rs2[rb + R_CREATED] = this.batchBase + r;
-    const nb = id * NAME_WORDS;
-    nm2.fill(0, nb, nb + NAME_WORDS);
-    for (let i = 0; i < words; i++) nm2[nb + i] = i === words - 1 ? (u32[b + W.name + i] & lastMask) >>> 0 : u32[b + W.name + i];
+    const nb = rb + R_NAME;
+    for (let i = 0; i < words; i++) rs2[nb + i] = i === words - 1 ? u32[b + W.name + i] & lastMask : u32[b + W.name + i];
     if (++this.rsCount > this.rsPeak) this.rsPeak = this.rsCount;
     if (this.rsCount > (this.rsIdxMask + 1) * 0.5) this.growResIndex(); // re-inserts every live id, this one too
     else this.idxInsert(id, h);
@@ -406,9 +403,7 @@ export class Monitor {
     const cap = this.rsCap * 2;
     const rs = new Int32Array(cap * RSTRIDE);
     rs.set(this.rs);
-    const nm = new Uint32Array(cap * NAME_WORDS);
-    nm.set(this.rsName);
-    this.rs = rs; this.rsName = nm; this.rsCap = cap;
+    this.rs = rs; this.rsCap = cap;
   }
 
   private growResIndex(): void {
@@ -821,7 +816,7 @@ export class Monitor {
 
   private resName(res: number): Uint8Array {
     const len = this.rs[res * RSTRIDE + R_LEN];
-    return new Uint8Array(this.rsName.buffer, res * NAME_MAX, NAME_MAX).slice(0, len);
+    return new Uint8Array(this.rs.buffer, (res * RSTRIDE + R_NAME) * 4, NAME_MAX).slice(0, len);
   }
 
   private resLabel(res: number): string {
@@ -894,7 +889,7 @@ export class Monitor {
   private collectHistory(res: number, r: number): { records: { u8: Uint8Array; u32: Uint32Array; i32: Int32Array; index: number; seq: number }[]; complete: boolean } {
     const rb = res * RSTRIDE;
     const ls = this.rs[rb + R_LS], len = this.rs[rb + R_LEN];
-    const nb = res * NAME_WORDS, nm = this.rsName, words = (len + 3) >> 2;
+    const nb = rb + R_NAME, nm = this.rs, words = (len + 3) >> 2;
     const created = this.rs[rb + R_CREATED];
     const out: { u8: Uint8Array; u32: Uint32Array; i32: Int32Array; index: number; seq: number }[] = [];
     const want = this.historyN;
@@ -908,7 +903,7 @@ export class Monitor {
       for (let w = 0; w < words; w++) {
         let x = u32[b + W.name + w];
         if (w === words - 1 && (len & 3)) x = (x & ((1 << ((len & 3) * 8)) - 1)) >>> 0;
-        if (x !== nm[nb + w]) return false;
+        if ((x | 0) !== nm[nb + w]) return false;
       }
       return true;
     };
@@ -953,7 +948,7 @@ export class Monitor {
   /** Bytes held by the monitor's tables (the history ring separately: a fixed cost). */
   memory(): { tableBytes: number; ringBytes: number; locks: number; resources: number; lockSlots: number } {
     return {
-      tableBytes: this.lk.byteLength + this.rs.byteLength + this.rsName.byteLength + this.rsIdx.byteLength,
+      tableBytes: this.lk.byteLength + this.rs.byteLength + this.rsIdx.byteLength,
       ringBytes: this.ring.byteLength,
       locks: this.lkCount,
       resources: this.rsCount,
