@@ -966,7 +966,7 @@ export class Monitor {
       historyOnly: this.historyOnly,
       unknownLockEvents: this.unknownLockEvents,
       idReuses: this.idReuses,
-      locks: { peak: this.lkPeak, now: this.lkCount },
+      locks: { peak: this.lkPeak, now: this.lkCount, leaving: this.countLeaving() },
       resources: { peak: this.rsPeak, now: this.rsCount },
       violations: this.violations.length,
       unconfirmed: this.unconfirmed.length,
@@ -979,6 +979,17 @@ export class Monitor {
       stoppedEarly: this.stopped,
       context: this.context,
     });
+  }
+
+  /** Locks of nodes that left their lockspace (kept until the node is seen again, in case the leave fails). */
+  private countLeaving(): number {
+    let n = 0;
+    const lk = this.lk, cap = this.lkMask + 1;
+    for (let s = 0; s < cap; s++) {
+      const o = s * LSTRIDE;
+      if (lk[o + L_RES] !== EMPTY && ((lk[o + L_STATE] & REL_MASK) >>> REL_SHIFT) === REL_LEAVING) n++;
+    }
+    return n;
   }
 
   private countOpenIncidents(): number {

@@ -250,7 +250,7 @@ export interface SummaryInput {
   historyOnly: number;
   unknownLockEvents: number;
   idReuses: number;
-  locks: { peak: number; now: number };
+  locks: { peak: number; now: number; leaving: number };
   resources: { peak: number; now: number };
   violations: number;
   unconfirmed: number;
@@ -270,7 +270,8 @@ export interface Summary {
   history_only_events: number;
   events_on_unknown_locks: number;
   lkb_id_reuses: number;
-  locks: { peak: number; now: number };
+  /** now: tracked at the end, `leaving` of them on a node that left its lockspace (gone, unless the leave failed) */
+  locks: { peak: number; now: number; leaving: number };
   resources: { peak: number; now: number };
   violations: number;
   unconfirmed: number;
