@@ -336,10 +336,10 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
 
         it(title('both nodes\' captures in one causal order: zero violations; a grant raised to conflict with the other node\'s lock: exactly that violation'), () => {
           mustRun(r);
-          // `collect.js --replay` refuses captures of two nodes until the causal merge exists (a
-          // merge by raw timestamps reports conflicts that never happened: the guests' clocks start
-          // at their own boots); here the second node's clock is shifted into the interval every
-          // message pair allows (analyze.ts messageAlignment), and the monitor is fed directly
+          // an independent check of the cluster-wide verdict, beside collect.js's causal merge (next
+          // test): the second node's clock is shifted into the interval every message pair allows
+          // (analyze.ts messageAlignment), and the monitor is fed directly (a merge by raw
+          // timestamps reports conflicts that never happened: the guests' clocks start at their boots)
           const a = readCapture(join(r.out, 'node1/gfs2.cap')).records, b = readCapture(join(r.out, 'node2/gfs2.cap')).records;
           const al = messageAlignment(a, b);
           expect(al.pairs[0]).toBeGreaterThan(100);
@@ -368,6 +368,24 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
           expect(v.trigger).toMatchObject({ node: m.victim.node, lkb: m.victim.lkb, event: 'completion', mode: 'EX', new_effective: 'EX' });
           expect(v.pairs).toEqual([{ a: { node: m.victim.node, lkb: m.victim.lkb, effective: 'EX' }, b: { node: m.holder.node, lkb: m.holder.lkb, effective: m.holder.mode } }]);
           x.mutation = `#${m.seq} ${JSON.stringify(v.res)} node ${m.victim.node} ${m.victim.mode}->EX vs node ${m.holder.node} ${m.holder.mode}: 1 violation`;
+        });
+
+        it(title('collect.js --replay of both nodes\' captures merges them causally (message pairs, not clocks): zero violations'), () => {
+          mustRun(r);
+          const out = join(r.out, 'merged-report.json');
+          const res = cli(['--replay', join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap'), '--output', out, '--quiet']);
+          expect(res.code, res.stderr).toBe(0);
+          const rep = readReport(out);
+          expect(rep.violations.map((v: { why: string }) => v.why)).toEqual([]);
+          expect(rep.unconfirmed).toEqual([]);
+          const mg = rep.context.merge;
+          expect(mg.ordering).toBe('causal');
+          expect(mg.streams.map((st: { nodes: number[] }) => st.nodes)).toEqual([[1], [2]]);
+          expect(mg.matched_messages).toBeGreaterThan(200);
+          console.log(`merged replay ${r.id}: ${rep.summary.records} records, ` +
+            mg.streams.map((st: { nodes: number[]; records: number; matched_receives: number; orphan_receives: number }) =>
+              `node ${st.nodes[0]} ${st.records} records, ${st.matched_receives} receives matched, ${st.orphan_receives} orphan`).join('; ') +
+            `; ${rep.violations.length} violations`);
         });
       }
     });
