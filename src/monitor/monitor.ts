@@ -14,7 +14,7 @@
 import { NAME_MAX, RECORD_SIZE, RECORD_WORDS, W, Kind, KIND_NAMES, LKF, SBF, STATUS, RF_HISTORY, RF_USER } from '../record/layout';
 import { INCOMPAT, LEQ, MEET, MI_IV, MI_NL, MI_CR, MI_CW, MI_PR, MI_UNKNOWN } from './modes';
 import { DLM_MODEL, compileModel, E_ALL_UNLOCK, E_INCOMPATIBLE, E_WITH_OTHERS_COMPATIBLE } from './model';
-import { buildViolation, type RunContext, type Summary, type Violation, type ViolationInput, buildSummary } from './report';
+import { buildViolation, type RunContext, type Summary, type Violation, type ViolationInput } from './report';
 
 // ---- lock slot fields (int32 offsets within a slot)
 const L_NODE = 0, L_LS = 1, L_LKB = 2, L_RES = 3, L_MODES = 4, L_STATE = 5, L_SINCE = 6, L_PID = 7;
@@ -960,25 +960,23 @@ export class Monitor {
     const events: Record<string, number> = {};
     for (let k = 1; k < Kind.MAX; k++) events[KIND_NAMES[k]] = this.kindCounts[k];
     if (this.kindCounts[Kind.MAX]) events.unknown = this.kindCounts[Kind.MAX];
-    return buildSummary({
+    const firstTs = this.firstTs < 0 ? 0 : this.firstTs;
+    return {
       records: this.nRecords,
       events,
-      historyOnly: this.historyOnly,
-      unknownLockEvents: this.unknownLockEvents,
-      idReuses: this.idReuses,
+      history_only_events: this.historyOnly,
+      events_on_unknown_locks: this.unknownLockEvents,
+      lkb_id_reuses: this.idReuses,
       locks: { peak: this.lkPeak, now: this.lkCount, leaving: this.countLeaving() },
       resources: { peak: this.rsPeak, now: this.rsCount },
       violations: this.violations.length,
       unconfirmed: this.unconfirmed.length,
-      openIncidents: this.countOpenIncidents(),
-      lossEvents: this.lossEvents,
-      lossResets: this.lossResets,
-      firstTs: this.firstTs < 0 ? 0 : this.firstTs,
-      lastTs: this.lastTs,
-      wallMs: Date.now() - this.startWall,
-      stoppedEarly: this.stopped,
-      context: this.context,
-    });
+      open_incidents: this.countOpenIncidents(),
+      losses: { events_dropped: this.lossEvents, resets: this.lossResets },
+      duration: { trace_ns: Math.max(0, this.lastTs - firstTs), first_ts: firstTs, last_ts: this.lastTs, wall_ms: Date.now() - this.startWall },
+      stopped_early: this.stopped,
+      probes: this.context.probes,
+    };
   }
 
   /** Locks of nodes that left their lockspace (kept until the node is seen again, in case the leave fails). */

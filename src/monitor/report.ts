@@ -244,26 +244,6 @@ export function violationLine(v: Violation): string {
   return `dlm-rv: ${head} #${v.id} at seq ${v.seq} ts ${v.ts}: ls ${v.ls} res ${where} (${v.res_hex}): ${v.why}; trigger ${v.trigger.event} node ${v.trigger.node} lkb ${hex(v.trigger.lkb)} ${v.trigger.old_effective}->${v.trigger.new_effective}`;
 }
 
-export interface SummaryInput {
-  records: number;
-  events: Record<string, number>;
-  historyOnly: number;
-  unknownLockEvents: number;
-  idReuses: number;
-  locks: { peak: number; now: number; leaving: number };
-  resources: { peak: number; now: number };
-  violations: number;
-  unconfirmed: number;
-  openIncidents: number;
-  lossEvents: number;
-  lossResets: number;
-  firstTs: number;
-  lastTs: number;
-  wallMs: number;
-  stoppedEarly: boolean;
-  context: RunContext;
-}
-
 export interface Summary {
   records: number;
   events: Record<string, number>;
@@ -280,25 +260,6 @@ export interface Summary {
   duration: { trace_ns: number; first_ts: number; last_ts: number; wall_ms: number };
   stopped_early: boolean;
   probes: ProbeInfo[];
-}
-
-export function buildSummary(s: SummaryInput): Summary {
-  return {
-    records: s.records,
-    events: s.events,
-    history_only_events: s.historyOnly,
-    events_on_unknown_locks: s.unknownLockEvents,
-    lkb_id_reuses: s.idReuses,
-    locks: s.locks,
-    resources: s.resources,
-    violations: s.violations,
-    unconfirmed: s.unconfirmed,
-    open_incidents: s.openIncidents,
-    losses: { events_dropped: s.lossEvents, resets: s.lossResets },
-    duration: { trace_ns: Math.max(0, s.lastTs - s.firstTs), first_ts: s.firstTs, last_ts: s.lastTs, wall_ms: s.wallMs },
-    stopped_early: s.stoppedEarly,
-    probes: s.context.probes,
-  };
 }
 
 export interface Report {
