@@ -3,6 +3,7 @@
 // Grammar: docs/formats.md, "Event files". parseEventFile turns a file into records
 // (all or nothing: the first bad line throws InputError with its line number);
 // recordsToEventLines turns records back into lines.
+import { textLines } from './lines';
 import { InputError } from '../errors';
 import { RecordBuffer, type RecordFields } from '../record/buffer';
 import { decodeRecord, recKind } from '../record/decode';
@@ -264,20 +265,9 @@ export function parseEventFile(text: string, fileName: string): RecordBuffer {
   const rb = new RecordBuffer(256);
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let lastT = -1, lastLine = 0;
-  let lineNo = 0;
-  let start = 0;
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    lineNo++;
-    let line = text.slice(start, end);
-    start = end + 1;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+  for (const [lineNo, line] of textLines(text)) {
     const trimmed = line.trim();
-    if (trimmed === '' || trimmed.startsWith('#')) {
-      if (end === text.length) break;
-      continue;
-    }
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
     try {
       let o: unknown;
       try {
@@ -300,7 +290,6 @@ export function parseEventFile(text: string, fileName: string): RecordBuffer {
       if (e instanceof LineError) throw new InputError(fileName, lineNo, e.message);
       throw e;
     }
-    if (end === text.length) break;
   }
   return rb;
 }

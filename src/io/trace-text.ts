@@ -8,6 +8,7 @@
 // follows each lock's lifetime to tell user-space (libdlm) locks from kernel ones; the
 // third writes the records, undoing the 6.12 dlm_ast field swap and turning an owner's exit
 // (sched_process_exit) into the unlocks the kernel does without any dlm event.
+import { textLines } from './lines';
 import { InputError } from '../errors';
 import { RecordBuffer, type RecordFields } from '../record/buffer';
 import {
@@ -295,30 +296,25 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
   const firstPerCpu = new Map<number, Item>();
   let pendingLoss: { line: number; count: number } | undefined;
   const losses = { markers: 0, events: 0 };
-  let lineNo = 0, start = 0, order = 0;
+  let lineNo = 0, order = 0;
 
   const lossItem = (line: number, count: number, at: Item | undefined): Item => ({
     t: It.LOSS, line, order: at ? at.order - 0.5 : order++, sec: at?.sec ?? 0, ns: at?.ns ?? 0, pid: 0, comm: '',
     ls: 0, lkb: 0, mode: MODE_NONE, flags: 0, status: 0, error: 0, sbFlags: 0, num: count,
   });
 
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    lineNo++;
-    let line = text.slice(start, end);
-    start = end + 1;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+  for (const [no, line] of textLines(text)) {
+    lineNo = no;
     const t = line.trim();
-    if (t === '') { if (end === text.length) break; continue; }
+    if (t === '') continue;
     if (t.startsWith('#')) {
       if (/^#\s*tracer:/.test(t)) sawTracer = true;
       const m = ENTRIES_HEADER.exec(t);
       if (m && Number(m[2]) > Number(m[1])) entriesLost += Number(m[2]) - Number(m[1]);
-      if (end === text.length) break;
+     
       continue;
     }
-    if (TRACE_CMD_HEADER.test(t)) { sawTraceCmd = true; if (end === text.length) break; continue; }
+    if (TRACE_CMD_HEADER.test(t)) { sawTraceCmd = true; continue; }
     const lost = LOST_LINE.exec(t);
     if (lost) {
       const n = Number(lost[2] ?? lost[3] ?? 0);
@@ -326,7 +322,7 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
       losses.events += n;
       // the lost events precede that CPU's next event, which is the next line
       pendingLoss = pendingLoss ? { line: pendingLoss.line, count: pendingLoss.count + n } : { line: lineNo, count: n };
-      if (end === text.length) break;
+     
       continue;
     }
     if (/PERF_RECORD_LOST/.test(t)) {
@@ -334,7 +330,7 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
       losses.markers++;
       losses.events += n;
       pendingLoss = pendingLoss ? { line: pendingLoss.line, count: pendingLoss.count + n } : { line: lineNo, count: n };
-      if (end === text.length) break;
+     
       continue;
     }
 
@@ -369,7 +365,7 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
       }
       unrecognized++;
       if (!firstUnrecognized) firstUnrecognized = lineNo;
-      if (end === text.length) break;
+     
       continue;
     }
     const isDlm = system === undefined ? ev.startsWith('dlm_') : system === 'dlm';
@@ -400,17 +396,17 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
         if (pidS !== undefined && /^\d+$/.test(pidS)) {
           exits++;
           // group_dead=0 (kernels that print it): a thread ended, its process lives on
-          if (kv.get('group_dead') === '0') { if (end === text.length) break; continue; }
+          if (kv.get('group_dead') === '0') { continue; }
           item.t = It.EXIT;
           item.num = Number(pidS);
           items.push(item);
-          if (end === text.length) break;
+         
           continue;
         }
       }
       const name = system !== undefined ? `${system}:${ev}` : ev;
       skipped[name] = (skipped[name] ?? 0) + 1;
-      if (end === text.length) break;
+     
       continue;
     }
 
@@ -418,7 +414,7 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
     events[ev] = (events[ev] ?? 0) + 1;
     if (!LOCK_EVENTS.has(ev) && !MSG_EVENTS.has(ev)) {
       if (!OTHER_DLM_EVENTS.has(ev)) unknownDlm.add(ev);
-      if (end === text.length) break;
+     
       continue;
     }
     try {
@@ -521,7 +517,7 @@ export function parseTraceText(text: string, fileName: string, opts: TraceTextOp
       throw e;
     }
     items.push(item);
-    if (end === text.length) break;
+   
   }
 
   if (dlmLines === 0) {
