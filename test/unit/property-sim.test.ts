@@ -22,6 +22,14 @@ function verify(bytes: Uint8Array): Monitor {
   return m;
 }
 
+/** nodes, simulator seed, events, flavor of one simulated execution */
+const execution = (minNodes: number, minEvents: number) => [
+  fc.integer({ min: minNodes, max: 8 }),
+  fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+  fc.integer({ min: minEvents, max: 3000 }),
+  fc.constantFrom<'mainline' | 'namespace'>('mainline', 'namespace'),
+] as const;
+
 const RUNS_CORRECT = Number(process.env.DLMRV_PROP_RUNS ?? 2000);
 const RUNS_BUG = Number(process.env.DLMRV_PROP_BUG_RUNS ?? 200);
 
@@ -34,10 +42,7 @@ describe('simulator properties', () => {
       let records = 0;
       fc.assert(
         fc.property(
-          fc.integer({ min: 1, max: 8 }),
-          fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-          fc.integer({ min: 200, max: 3000 }),
-          fc.constantFrom<'mainline' | 'namespace'>('mainline', 'namespace'),
+          ...execution(1, 200),
           (nodes, seed, events, flavor) => {
             const sim = simulate({ nodes, seed, events, flavor });
             records += sim.records.count;
@@ -69,10 +74,7 @@ describe('simulator properties', () => {
     it(`${RUNS_BUG} executions with ${kind}: the injected grant is found, right resource, right locks, nothing before`, () => {
       fc.assert(
         fc.property(
-          fc.integer({ min: 2, max: 8 }),
-          fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-          fc.integer({ min: 300, max: 3000 }),
-          fc.constantFrom<'mainline' | 'namespace'>('mainline', 'namespace'),
+          ...execution(2, 300),
           (nodes, seed, events, flavor) => {
             const sim = simulate({ nodes, seed, events, flavor, inject: kind });
             const t = sim.truth!;
