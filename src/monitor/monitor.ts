@@ -37,7 +37,7 @@ const ST_USER = 1 << 20; // a user-space (libdlm) lock: its owner's exit release
 
 // ---- resource fields
 const R_LS = 0, R_LEN = 1, R_HASH = 2, R_HOLDERS = 3, R_MASK = 4, R_CNT = 5; // R_CNT + mi for mi in 2..6 -> 7..11
-const R_STATE = 12, R_INCIDENT = 13, R_CREATED = 14, R_NEXT = 15;
+const R_STATE = 12, R_CREATED = 14, R_NEXT = 15; // 13: spare
 const R_NAME = 16; // the name's 16 words, inline: the line after the header, so interning reads no other table
 const RSTRIDE = 32;
 const R_ERROR = -1; // model state while an incident is open (the RV monitor was reset by the error)
@@ -370,7 +370,7 @@ export class Monitor {
     const rb = id * RSTRIDE;
     rs2.fill(0, rb, rb + RSTRIDE);
     rs2[rb + R_LS] = ls; rs2[rb + R_LEN] = len; rs2[rb + R_HASH] = h;
-    rs2[rb + R_STATE] = DLM_MODEL.initial; rs2[rb + R_INCIDENT] = -1; rs2[rb + R_CREATED] = this.batchBase + r;
+    rs2[rb + R_STATE] = DLM_MODEL.initial; rs2[rb + R_CREATED] = this.batchBase + r;
     const nb = rb + R_NAME;
     for (let i = 0; i < words; i++) rs2[nb + i] = i === words - 1 ? u32[b + W.name + i] & lastMask : u32[b + W.name + i];
     if (++this.rsCount > this.rsPeak) this.rsPeak = this.rsCount;
@@ -518,7 +518,6 @@ export class Monitor {
       if (this.hasPair(rb)) return; // the incident goes on
       // the incident is over: the reset monitor starts again from its initial state
       state = DLM_MODEL.initial;
-      rs[rb + R_INCIDENT] = -1;
       if (this.modelTrace) this.modelTrace(`${this.tsAt(r)} event_dlm: ${this.resLabel(res)}: incident over, monitor restarts in ${DLM_MODEL.states[state]}`);
     }
     const next = MODEL_T[state * NEV + ev];
@@ -862,7 +861,6 @@ export class Monitor {
       context: this.context,
     };
     const v = buildViolation(input);
-    this.rs[res * RSTRIDE + R_INCIDENT] = v.id;
     if (!this.ownerExitVisible) {
       // which held locks the verdict rests on: the trigger's partners in the incompatible pairs
       const held = new Set(v.pairs.map((p) => `${p.b.node}:${p.b.lkb}`));
