@@ -20,6 +20,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { readCapture } from '../../src/io/capture';
 import { RecordBuffer } from '../../src/record/buffer';
 import { decodeRecord } from '../../src/record/decode';
+import { Merger, runMerge } from '../../src/merge';
+import { CaptureFile } from '../../src/merge/sources';
 import { Kind, LKF, MODE_NONE, OFF, RECORD_SIZE, RF_HISTORY, SBF, STATUS, Src } from '../../src/record/layout';
 
 const IV = -1, NL = 0, CR = 1, CW = 2, PR = 3, PW = 4, EX = 5;
@@ -338,4 +340,50 @@ export function mutateCapture(inPath: string, out: string): MutationSearch {
   bytes.writeInt8(EX, off);
   writeFileSync(out, bytes);
   return s;
+}
+
+export interface MergedMutation extends MutationSearch {
+  /** the capture whose record was raised (index into the inputs) and the record's index in it */
+  file?: number;
+  index?: number;
+  /** records in the merged stream */
+  merged: number;
+}
+
+/**
+ * The cluster-wide version: merge the captures (one per node) in the order `collect.js --replay`
+ * gives them (src/merge, default options), find a grant to raise in that order from the fraction
+ * `fromFraction` of it on (a victim on one node, its holder on another), and write `outs[file]`: that node's
+ * capture with the one mode byte raised. The mutation's seq is its position in the merged stream,
+ * which is the report's seq when the same files are replayed together.
+ */
+export function mutateMergedCaptures(paths: string[], outs: string[], opts: { fromFraction?: number } = {}): MergedMutation {
+  const caps = paths.map((p) => new CaptureFile(p));
+  const merged = new RecordBuffer(1 << 14);
+  try {
+    runMerge(new Merger({}), caps.map((c, i) => ({ name: paths[i], nodes: c.header.meta.node_id !== null ? [c.header.meta.node_id] : undefined, capture: c })),
+      (b) => { merged.appendRaw(b); });
+  } finally {
+    for (const c of caps) c.close();
+  }
+  const s = findMutation(merged, { from: Math.floor(merged.count * (opts.fromFraction ?? 0)) });
+  if (!s.mutation) return { ...s, merged: merged.count };
+  const m = s.mutation;
+  // the merge hands each stream's records over unchanged: find the grant, byte for byte, in its node's capture
+  const rec = merged.bytes().subarray((m.seq - 1) * RECORD_SIZE, m.seq * RECORD_SIZE);
+  for (let f = 0; f < paths.length; f++) {
+    const cap = readCapture(paths[f]);
+    const all = cap.records.bytes();
+    const hits: number[] = [];
+    for (let i = 0; i < cap.records.count; i++) if (Buffer.compare(all.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE), rec) === 0) hits.push(i);
+    if (hits.length === 0) continue;
+    if (hits.length > 1) throw new Error(`mutateMergedCaptures: the grant's record occurs ${hits.length} times in ${paths[f]}`);
+    const bytes = readFileSync(paths[f]);
+    const off = cap.header.headerLength + hits[0] * RECORD_SIZE + OFF.mode;
+    if (bytes.readInt8(off) !== (MODE.indexOf(m.victim.mode) - 1)) throw new Error(`mutateMergedCaptures: byte ${off} of ${paths[f]} is not the grant's mode`);
+    bytes.writeInt8(EX, off);
+    writeFileSync(outs[f], bytes);
+    return { ...s, merged: merged.count, file: f, index: hits[0] };
+  }
+  throw new Error('mutateMergedCaptures: the merged grant is in none of the captures');
 }

@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, COLLECT, readReport, ROOT } from '../helpers/cli';
-import { applyMutation, findMutation, mutateCapture, type MutationSearch } from '../helpers/mutate';
+import { applyMutation, findMutation, mutateCapture, mutateMergedCaptures, type MutationSearch } from '../helpers/mutate';
 import { readCapture } from '../../src/io/capture';
 import { Monitor } from '../../src/monitor/monitor';
 import { PROBES } from '../../src/live/probes';
@@ -370,7 +370,7 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
           x.mutation = `#${m.seq} ${JSON.stringify(v.res)} node ${m.victim.node} ${m.victim.mode}->EX vs node ${m.holder.node} ${m.holder.mode}: 1 violation`;
         });
 
-        it(title('collect.js --replay of both nodes\' captures merges them causally (message pairs, not clocks): zero violations'), () => {
+        it(title('collect.js --replay of both nodes\' captures merges them causally (message pairs, not clocks): zero violations; with one grant raised to conflict with the other node\'s lock: exactly that violation, causal'), () => {
           mustRun(r);
           const out = join(r.out, 'merged-report.json');
           const res = cli(['--replay', join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap'), '--output', out, '--quiet']);
@@ -386,6 +386,32 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
             mg.streams.map((st: { nodes: number[]; records: number; matched_receives: number; orphan_receives: number }) =>
               `node ${st.nodes[0]} ${st.records} records, ${st.matched_receives} receives matched, ${st.orphan_receives} orphan`).join('; ') +
             `; ${rep.violations.length} violations`);
+
+          // the mutation, found in the order the merge gives (from its second half on: the
+          // contended files) and written into that node's capture; the other node's is unchanged
+          const caps = [join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap')];
+          const outs = [join(r.out, 'node1/gfs2.merged-mutated.cap'), join(r.out, 'node2/gfs2.merged-mutated.cap')];
+          const s = mutateMergedCaptures(caps, outs, { fromFraction: 0.5 });
+          expect(s.merged).toBe(rep.summary.records);
+          expect(s.mutation, s.reason).not.toBeNull();
+          const m = s.mutation!;
+          expect(m.victim.node).not.toBe(m.holder.node);
+          expect(s.file).toBe(m.victim.node - 1);
+          const files = caps.map((c, i) => (i === s.file ? outs[i] : c));
+          const mout = join(r.out, 'merged-mutated-report.json');
+          const mr = cli(['--replay', ...files, '--output', mout, '--quiet']);
+          expect(mr.code, mr.stderr).toBe(1);
+          const bad = readReport(mout);
+          expect(bad.unconfirmed).toEqual([]);
+          expect(bad.violations.length, JSON.stringify(bad.violations.map((v: { why: string }) => v.why))).toBe(1);
+          const v = bad.violations[0];
+          expect(v.seq).toBe(m.seq);
+          expect(v.res_hex).toBe(m.res);
+          expect(v.ordering).toBe('causal');
+          expect(v.trigger).toMatchObject({ node: m.victim.node, lkb: m.victim.lkb, event: 'completion', mode: 'EX', new_effective: 'EX' });
+          expect(v.pairs).toEqual([{ a: { node: m.victim.node, lkb: m.victim.lkb, effective: 'EX' }, b: { node: m.holder.node, lkb: m.holder.lkb, effective: m.holder.mode } }]);
+          console.log(`merged mutated replay ${r.id}: node${m.victim.node}'s record ${s.index} (merged #${m.seq}) ${JSON.stringify(v.res)} ` +
+            `${m.victim.mode}->EX vs node ${m.holder.node} ${m.holder.mode}: 1 violation, ${v.ordering}`);
         });
       }
     });
