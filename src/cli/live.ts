@@ -18,13 +18,21 @@ export interface LiveArgs {
   stats: boolean; // the refreshed stats line (default: on a terminal)
 }
 
-function probeLines(c: Collector): string[] {
+/** The collector's probe set, one line per hook (live mode and --send print the same). */
+export function probeLines(c: Collector): string[] {
   const out = [`dlm-rv ${VERSION}: kernel ${c.kernel}, probe set ${c.flavor}${c.nodeId !== null ? `, node id ${c.nodeId}` : ''}`];
   for (const p of c.probes) {
     out.push(`  ${p.attached ? 'attached' : 'skipped '} ${p.name}${p.role ? ` (${p.role})` : ''}${p.attached ? '' : `: ${p.reason ?? 'not attached'}`}`);
   }
   for (const n of c.notes) out.push(`  note: ${n}`);
   return out;
+}
+
+/** The collector's account once it stopped (live mode and --send). */
+export function stoppedLine(reason: string, t0: number, c: Collector): string {
+  const s = c.stats();
+  return `dlm-rv: stopped (${reason}) after ${((Date.now() - t0) / 1000).toFixed(1)} s; ${s.records} records, ${s.drops} dropped; hits: ` +
+    Object.entries(s.perProbe).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' ');
 }
 
 function rate(n: number): string {
@@ -90,8 +98,7 @@ export async function runLive(session: Session, a: LiveArgs): Promise<number> {
   c.close(); // drains what is left, and reports drops after the last record as a LOSS
   cap?.close();
   const s = c.stats();
-  session.log(`dlm-rv: stopped (${reason}) after ${((Date.now() - t0) / 1000).toFixed(1)} s; ${s.records} records, ${s.drops} dropped; hits: ` +
-    Object.entries(s.perProbe).filter(([, v]) => v > 0).map(([k, v]) => `${k}=${v}`).join(' '));
+  session.log(stoppedLine(reason, t0, c));
   return session.finish((r) => {
     r.summary.probes = r.context.probes;
     (r.summary as unknown as Record<string, unknown>).collector = { records: s.records, drops: s.drops, hits: s.perProbe };

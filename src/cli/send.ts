@@ -13,6 +13,7 @@ import { CaptureFile, nodesOf } from '../merge/sources';
 import { FileSource, LiveSource, StreamSender, type SendSource } from '../net/client';
 import { VERSION } from '../version';
 import { checkWritable } from './output';
+import { probeLines, stoppedLine } from './live';
 
 export interface SendArgs {
   host: string;
@@ -102,9 +103,7 @@ export async function runSend(a: SendArgs): Promise<number> {
     host: hostname(), kernel_release: c.kernel, node_id: c.nodeId, flavor: c.flavor, source: 'live', collector_version: VERSION,
     start_time: new Date().toISOString(), clock: 'boot', probes,
   };
-  a.log(`dlm-rv ${VERSION}: kernel ${c.kernel}, probe set ${c.flavor}${c.nodeId !== null ? `, node id ${c.nodeId}` : ''}; ` +
-    `${probes.filter((p) => p.attached).length} hooks attached; streaming to ${a.host}:${a.port}`);
-  for (const n of c.notes) a.log(`  note: ${n}`);
+  for (const l of probeLines(c)) a.log(l);
   const cap = a.record ? new CaptureWriter(a.record, meta) : undefined;
   const src = new LiveSource(c.nodeId ?? 0);
   const sender = new StreamSender({
@@ -116,8 +115,12 @@ export async function runSend(a: SendArgs): Promise<number> {
     sender.poke();
   });
   c.start();
+  const t0 = Date.now();
+  a.log(`dlm-rv: streaming to ${a.host}:${a.port}${a.duration ? ` for ${a.duration} s` : ''}; Ctrl-C to stop${a.record ? `, recording to ${a.record}` : ''}`);
+  let why = 'the verifier went away';
   const flush = setInterval(() => cap?.flush(), 1000);
-  const stop = (why: string): void => {
+  const stop = (reason: string): void => {
+    why = reason;
     a.log(`dlm-rv: stopping (${why}): sending what is left`);
     c.close(); // drains, and reports drops after the last record as a LOSS
     src.flushLoss();
@@ -133,8 +136,9 @@ export async function runSend(a: SendArgs): Promise<number> {
     const r = await sender.run();
     if (!c.closed) c.close();
     if (!r.ok) throw new EnvError(`--send ${a.host}:${a.port}: ${r.reason}`);
-    const s = c.stats();
-    a.log(`dlm-rv: the verifier holds all ${r.records} records; ${s.drops} dropped in the kernel ring, ${src.lost} while the verifier was away`);
+    a.log(stoppedLine(why, t0, c));
+    a.log(`dlm-rv: the verifier holds all ${r.records} records (${sender.connections} connection${sender.connections === 1 ? '' : 's'}); ` +
+      `${c.stats().drops} dropped in the kernel ring, ${src.lost} while the verifier was away`);
     return EXIT_OK;
   } finally {
     clearInterval(flush);

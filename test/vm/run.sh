@@ -13,6 +13,10 @@
 #                      COLLECTOR_READY_TIMEOUT, COLLECTOR_STOP_TIMEOUT, COLLECTOR_EXPECT_RC are passed from the environment
 #   --accel auto|kvm|tcg   (default auto, or $VM_ACCEL: kvm only if a probe boot under KVM ends within
 #                      10 s, else tcg; the verdict is cached per host boot)
+#   --verifier-port P  give every guest a second NIC (qemu user networking, restricted: nothing but
+#                      this) on which 10.0.2.100:7010 reaches 127.0.0.1:P on this machine, for a
+#                      central verifier (collect.js --serve) running here; the guests get
+#                      VM_VERIFIER=10.0.2.100:7010
 #   --mem MB (1024)  --smp N (kvm: cores / nodes; tcg: 1)  --disk-mb MB (256; 0 = no disk)  -v|--verbose (console)
 #   --prepare          install, download, build only; boot nothing
 #
@@ -23,7 +27,7 @@ set -uo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 KERNEL=6.12 NODES=1 SCRIPT= OUT= TIMEOUT=600 ACCEL=${VM_ACCEL:-auto} MEM=1024 SMP= DISK_MB=256
-VERBOSE=0 PREPARE=0 ENVS=()
+VERBOSE=0 PREPARE=0 ENVS=() VPORT=
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit "${1:-2}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -37,6 +41,7 @@ while [ $# -gt 0 ]; do
     --mem) MEM=$2; shift;;
     --smp) SMP=$2; shift;;
     --disk-mb) DISK_MB=$2; shift;;
+    --verifier-port) VPORT=$2; shift;;
     -v|--verbose) VERBOSE=1;;
     --prepare) PREPARE=1;;
     -h|--help) usage 0;;
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
 done
 case "$NODES" in 1|2) ;; *) echo "--nodes must be 1 or 2" >&2; exit 2;; esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || { echo "--timeout must be seconds" >&2; exit 2; }
+[ -z "$VPORT" ] || [[ "$VPORT" =~ ^[0-9]+$ && "$VPORT" -ge 1 && "$VPORT" -le 65535 ]] || { echo "--verifier-port must be a TCP port" >&2; exit 2; }
 for e in "${ENVS[@]}"; do [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bad --env '$e' (NAME=VALUE)" >&2; exit 2; }; done
 if [ -n "$SCRIPT" ]; then
   SCRIPT=$(readlink -f "$SCRIPT"); [ -r "$SCRIPT" ] || { echo "script $SCRIPT not readable" >&2; exit 2; }
@@ -101,6 +107,7 @@ CLUSTER=dlmrv FS=fs1
   for v in COLLECTOR COLLECTOR_READY COLLECTOR_READY_TIMEOUT COLLECTOR_STOP_TIMEOUT COLLECTOR_EXPECT_RC; do
     [ -n "${!v+x}" ] && q "$v" "${!v}"
   done
+  [ -n "$VPORT" ] && q VM_VERIFIER 10.0.2.100:7010
   for e in "${ENVS[@]}"; do q "${e%%=*}" "${e#*=}"; done
 } > "$OUT/.vm/env"
 
@@ -136,6 +143,10 @@ qemu_node() {  # $1 node id
     local me=$(( PORT + id - 1 )) peer=$(( PORT + 2 - id ))
     net=(-netdev "socket,id=n0,udp=127.0.0.1:$peer,localaddr=127.0.0.1:$me"
          -device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:0$id,romfile=")
+  fi
+  if [ -n "$VPORT" ]; then   # restrict=on: the guest reaches nothing but the forwarded port
+    net+=(-netdev "user,id=n1,restrict=on,guestfwd=tcp:10.0.2.100:7010-tcp:127.0.0.1:$VPORT"
+          -device "virtio-net-pci,netdev=n1,mac=52:54:00:12:35:0$id,romfile=")
   fi
   exec timeout --kill-after=10 "$TIMEOUT" qemu-system-x86_64 "${QACCEL[@]}" -smp "$SMP" -m "$MEM" \
     -nodefaults -no-user-config -no-reboot -display none -serial "file:$OUT/console-node$id.log" \

@@ -51,21 +51,33 @@ mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/confi
 # them directly in /dev, so /dev/misc is made a link to /dev (works for any lockspace name)
 ln -sfn . /dev/misc
 
-# ---- network: a dummy NIC (1 node) or the qemu UDP tunnel between the guests (2 nodes)
+# ---- network: a dummy NIC (1 node) or the qemu UDP tunnel between the guests (2 nodes, MAC
+# 52:54:00:12:34:*); with run.sh --verifier-port also a NIC (52:54:00:12:35:*) to the host's verifier
 ip link set lo up
 IP=192.168.100.$ID
+nic_by_mac() {   # MAC-PREFIX: the interface name, waiting up to 10 s for the driver
+  local end i; end=$(vm_deadline 10)
+  while :; do
+    for i in /sys/class/net/*; do case "$(cat "$i/address" 2>/dev/null)" in "$1"*) echo "${i##*/}"; return 0;; esac; done
+    vm_before "$end" || return 1
+    sleep 0.1
+  done
+}
+if [ "$NODES" -gt 1 ] || [ -n "${VM_VERIFIER:-}" ]; then modprobe virtio_net || fatal "modprobe virtio_net"; fi
 if [ "$NODES" -gt 1 ]; then
-  modprobe virtio_net || fatal "modprobe virtio_net"
-  end=$(vm_deadline 10)
-  while :; do IF=$(ls /sys/class/net | grep -v -E '^(lo|dummy.*)$' | head -1); [ -n "$IF" ] && break; vm_before "$end" || break; sleep 0.1; done
-  [ -n "$IF" ] || fatal "no virtio NIC"
+  IF=$(nic_by_mac 52:54:00:12:34:) || fatal "no virtio NIC for the cluster"
 else
   modprobe dummy numdummies=0 || fatal "modprobe dummy"
   ip link add dlm0 type dummy; IF=dlm0
 fi
 ip addr add "$IP/24" dev "$IF" && ip link set "$IF" up || fatal "network setup on $IF"
+if [ -n "${VM_VERIFIER:-}" ]; then
+  VIF=$(nic_by_mac 52:54:00:12:35:) || fatal "no virtio NIC for the verifier"
+  ip addr add 10.0.2.15/24 dev "$VIF" && ip link set "$VIF" up || fatal "network setup on $VIF"
+  VNOTE=", verifier $VM_VERIFIER via $VIF=10.0.2.15"
+fi
 [ -b /dev/vda ] && export VM_GFS2_DEV=/dev/vda
-mark "modules+net: $(lsmod | awk 'NR>1{print $1}' | grep -E '^(dlm|gfs2|configfs)$' | xargs), $IF=$IP"
+mark "modules+net: $(lsmod | awk 'NR>1{print $1}' | grep -E '^(dlm|gfs2|configfs)$' | xargs), $IF=$IP${VNOTE:-}"
 
 # ---- cluster stack: corosync (knet) + dlm_controld without fencing
 CLUSTER=${VM_CLUSTER:-dlmrv}
