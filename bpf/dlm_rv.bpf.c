@@ -724,6 +724,64 @@ int BPF_PROG(clear_proc, struct dlm_ls *ls, struct dlm_user_proc *proc)
 }
 
 /* =====================================================================
+ * A survivor's recovery: dlm_recover_purge(ls[, root_list]) drops the
+ * master copies of the locks of every node in ls->ls_nodes_gone (left or
+ * failed since the last recovery). One NODE_REMOVED per such node, in the
+ * survivor's own stream before anything recovery lets it be granted: the
+ * cluster-wide view learns that a node that vanished (its stream silent, a
+ * crash) holds nothing any more, in causal order.
+ * ===================================================================== */
+
+static long gone_one(__u32 i, void *ctx)
+{
+	struct walk *w = ctx;
+
+	if (!w->pos || w->pos == w->head) {
+		w->done = 1;
+		return 1;
+	}
+	struct dlm_member *m = (void *)(w->pos - bpf_core_field_offset(struct dlm_member, list));
+	struct dlm_rv_record *r = rv_begin(w->ts, DLM_RV_EV_NODE_REMOVED, DLM_RV_SRC_RECOVER_PURGE,
+					   w->node, w->ls_id, 0);
+	if (r) {
+		r->aux = BPF_CORE_READ(m, nodeid);
+		rv_commit(r);
+	}
+	struct list_head *p = (void *)w->pos;
+	w->pos = (__u64)BPF_CORE_READ(p, next);
+	return 0;
+}
+
+/* 6.1: (struct dlm_ls *); later: (struct dlm_ls *, const struct list_head *root_list) */
+HOOK("fentry/dlm_recover_purge")
+int BPF_PROG(recover_purge, struct dlm_ls *ls)
+{
+	rv_hit(DLM_RV_P_RECOVER_PURGE);
+	if (!ls)
+		return 0;
+	barrier_var(ls);
+	struct walk w = {};
+	w.ls_id = rv_ls_id(ls);
+	if (!rv_ls_ok(w.ls_id))
+		return 0;
+	w.node = rv_node(ls);
+	w.ts = bpf_ktime_get_boot_ns();
+	struct list_head *first = BPF_CORE_READ(ls, ls_nodes_gone.next);
+	/* first->prev is the head itself (also when the list is empty) */
+	w.pos = (__u64)first;
+	w.head = first ? (__u64)BPF_CORE_READ(first, prev) : 0;
+	bpf_loop(DLM_RV_NODES_GONE_MAX, gone_one, &w, 0);
+	if (!w.done) {
+		/* a removal not reported would leave phantom locks: forget instead */
+		rv_count_drop();
+		struct dlm_rv_record *r = rv_reserve(w.ts);
+		if (r)
+			bpf_ringbuf_discard(r, 0);
+	}
+	return 0;
+}
+
+/* =====================================================================
  * Messages (reliable transport): happens-before edges for the merge
  * ===================================================================== */
 

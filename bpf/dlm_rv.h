@@ -34,7 +34,8 @@ enum dlm_rv_kind {
 	DLM_RV_EV_LOSS			= 9,	/* aux = number of events dropped */
 	DLM_RV_EV_MSG_SEND		= 10,	/* msg_* fields, see below */
 	DLM_RV_EV_MSG_RECV		= 11,
-	DLM_RV_EV_MAX			= 12,
+	DLM_RV_EV_NODE_REMOVED		= 12,	/* aux = the node recovery removed; node = who saw it */
+	DLM_RV_EV_MAX			= 13,
 };
 
 /* mode field: DLM modes IV -1 .. EX 5, or "the hook does not know" */
@@ -59,7 +60,8 @@ enum dlm_rv_src {
 	DLM_RV_SRC_SEND_MESSAGE		= 14,
 	DLM_RV_SRC_RECV_MESSAGE		= 15,
 	DLM_RV_SRC_PROCESS_EXIT		= 16,	/* sched_process_exit in a text trace */
-	DLM_RV_SRC_MAX			= 17,
+	DLM_RV_SRC_RECOVER_PURGE	= 17,	/* fentry/dlm_recover_purge: a survivor's recovery */
+	DLM_RV_SRC_MAX			= 18,
 };
 
 /* rflags */
@@ -81,7 +83,7 @@ struct dlm_rv_record {
 	__s32 error;		/* 32 error of a refused operation; message: m_result */
 	__u32 sb_flags;		/* 36 DLM_SBF_*; message: m_sbflags */
 	__u32 pid;		/* 40 tgid of the task the hook ran in */
-	__u32 aux;		/* 44 LOSS: count; NODE_LEAVES_LS: force; message: m_remid */
+	__u32 aux;		/* 44 LOSS: count; NODE_LEAVES_LS: force; NODE_REMOVED: node id; message: m_remid */
 	__u32 msg_src;		/* 48 message: h_nodeid (sender) */
 	__u32 msg_dst;		/* 52 message: dst, 0 when the kernel does not say (6.1) */
 	__u32 msg_seq;		/* 56 message: per-peer sequence (seq / h_seq) */

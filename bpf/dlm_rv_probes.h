@@ -31,6 +31,7 @@ enum dlm_rv_probe {
 	DLM_RV_P_SEND_MSG_61,		/* raw_tp/dlm_send_message (seq, ms, name, namelen): 6.1.y */
 	DLM_RV_P_RECV_MSG,		/* raw_tp/dlm_recv_message (dst, h_seq, ms) */
 	DLM_RV_P_RECV_MSG_61,		/* raw_tp/dlm_recv_message (seq, ms) */
+	DLM_RV_P_RECOVER_PURGE,		/* fentry/dlm_recover_purge (ls[, root_list]) */
 	DLM_RV_P_TEST,			/* raw_tp test_feed: BPF_PROG_TEST_RUN only */
 	DLM_RV_P_MAX,
 };
@@ -38,6 +39,7 @@ enum dlm_rv_probe {
 #define DLM_RV_MAX_LS_FILTER	16	/* lockspace ids in the filter */
 #define DLM_RV_TEST_BATCH	8192	/* records per BPF_PROG_TEST_RUN of test_feed */
 #define DLM_RV_PROC_LOCKS_MAX	16384	/* dlm_clear_proc_locks: locks walked per list before a LOSS */
+#define DLM_RV_NODES_GONE_MAX	256	/* dlm_recover_purge: removed nodes walked before a LOSS */
 
 /* kernel DLM callback flags (fs/dlm/dlm_internal.h) */
 #define DLM_RV_CB_CAST		0x1

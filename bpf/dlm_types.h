@@ -22,8 +22,14 @@ struct list_head {
 
 struct dlm_ls {
 	__u32 ls_global_id;
+	struct list_head ls_nodes_gone;	/* struct dlm_member.list: nodes removed, until recovery ends */
 	/* namespace kernel: ls->ls_dn->our_node->id is read by byte offsets that user
 	 * space resolves from BTF (the series' type names are not known here) */
+} __co_re;
+
+struct dlm_member {
+	struct list_head list;
+	int nodeid;
 } __co_re;
 
 struct dlm_rsb {

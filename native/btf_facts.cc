@@ -19,9 +19,9 @@ const char *kTracepoints[] = {
 	"dlm_lock_validated", "dlm_unlock_validated", "dlm_release_lockspace", "dlm_send_message",
 	"dlm_recv_message",
 };
-const char *kFunctions[] = {"dlm_add_cb", "dlm_release_lockspace", "dlm_clear_proc_locks"};
+const char *kFunctions[] = {"dlm_add_cb", "dlm_release_lockspace", "dlm_clear_proc_locks", "dlm_recover_purge"};
 const char *kStructs[] = {"dlm_ls", "dlm_lkb", "dlm_rsb", "dlm_user_proc", "dlm_lksb", "dlm_args",
-			  "dlm_message", "dlm_header", "dlm_net", "dlm_node"};
+			  "dlm_message", "dlm_header", "dlm_net", "dlm_node", "dlm_member"};
 
 std::string TypeStr(const struct btf *btf, __u32 id, int depth = 0)
 {

@@ -33,5 +33,6 @@ static const ProbeDef kProbes[DLM_RV_P_MAX] = {
 	{DLM_RV_P_SEND_MSG_61, "send_msg_61", "raw_tp/dlm_send_message"},
 	{DLM_RV_P_RECV_MSG, "recv_msg", "raw_tp/dlm_recv_message"},
 	{DLM_RV_P_RECV_MSG_61, "recv_msg_61", "raw_tp/dlm_recv_message"},
+	{DLM_RV_P_RECOVER_PURGE, "recover_purge", "fentry/dlm_recover_purge"},
 	{DLM_RV_P_TEST, "test_feed", "raw_tp/test_feed"},
 };

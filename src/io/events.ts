@@ -52,6 +52,8 @@ const SPECS: Readonly<Record<string, KindSpec>> = {
   loss: spec(Kind.LOSS, ['count'], LS_OPT, false),
   msg_send: spec(Kind.MSG_SEND, MSG_REQ, MSG_OPT, false),
   msg_recv: spec(Kind.MSG_RECV, MSG_REQ, MSG_OPT, false),
+  // node: the survivor whose recovery removed node `removed` from the lockspace
+  node_removed: spec(Kind.NODE_REMOVED, ['removed'], LS_OPT, false),
 };
 
 export const EVENT_NAMES: readonly string[] = Object.keys(SPECS);
@@ -235,6 +237,9 @@ function toFields(o: Record<string, unknown>): RecordFields {
     case Kind.LOSS:
       f.aux = u32(o, 'count');
       break;
+    case Kind.NODE_REMOVED:
+      f.aux = u32(o, 'removed');
+      break;
     case Kind.MSG_SEND:
     case Kind.MSG_RECV:
       f.msgSrc = u32(o, 'src'); f.msgSeq = u32(o, 'seq'); f.msgType = msgType(o);
@@ -345,6 +350,7 @@ export function recordToEventEntries(rb: RecordBuffer, i: number): Array<[string
     case Kind.BLOCKING: e.push(['mode', modeOut(r.mode)]); break;
     case Kind.NODE_LEAVES_LS: if (r.aux !== 0) e.push(['force', r.aux]); break;
     case Kind.LOSS: e.push(['count', r.aux]); break;
+    case Kind.NODE_REMOVED: e.push(['removed', r.aux]); break;
     case Kind.MSG_SEND: case Kind.MSG_RECV:
       e.push(['src', r.msgSrc], ['dst', r.msgDst], ['seq', r.msgSeq],
         ['type', r.msgType > 0 && r.msgType < MSG_TYPE_NAMES.length ? MSG_TYPE_NAMES[r.msgType] : r.msgType],

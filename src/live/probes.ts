@@ -30,7 +30,8 @@ export const PROBES = [
   { id: 19, prog: 'send_msg_61', hook: 'raw_tp/dlm_send_message' },
   { id: 20, prog: 'recv_msg', hook: 'raw_tp/dlm_recv_message' },
   { id: 21, prog: 'recv_msg_61', hook: 'raw_tp/dlm_recv_message' },
-  { id: 22, prog: 'test_feed', hook: 'raw_tp/test_feed' },
+  { id: 22, prog: 'recover_purge', hook: 'fentry/dlm_recover_purge' },
+  { id: 23, prog: 'test_feed', hook: 'raw_tp/test_feed' },
 ] as const;
 
 export type ProgName = (typeof PROBES)[number]['prog'];
@@ -39,7 +40,7 @@ export type ProgName = (typeof PROBES)[number]['prog'];
 export type ProbeRole =
   | 'request' | 'request-failed' | 'release' | 'release-failed'
   | 'completion' | 'completion-history' | 'blocking' | 'blocking-history'
-  | 'leave' | 'leave-failed' | 'owner-exit' | 'message' | 'test';
+  | 'leave' | 'leave-failed' | 'owner-exit' | 'message' | 'node-removed' | 'test';
 
 export interface PlannedProbe {
   prog: ProgName;
@@ -77,6 +78,7 @@ const NEEDS: Record<string, string[]> = {
   lksb: ['dlm_lkb.lkb_lksb', 'dlm_lksb.sb_status', 'dlm_lksb.sb_flags'],
   args: ['dlm_args.mode', 'dlm_args.flags'],
   proc: ['dlm_user_proc.locks', 'dlm_user_proc.unlocking', 'dlm_lkb.lkb_ownqueue', 'dlm_lkb.lkb_exflags'],
+  member: ['dlm_ls.ls_nodes_gone', 'dlm_member.list', 'dlm_member.nodeid'],
   msg: ['dlm_message.m_header', 'dlm_message.m_type', 'dlm_message.m_lkid', 'dlm_header.h_nodeid', 'dlm_header.h_length'],
 };
 
@@ -200,12 +202,19 @@ export function planProbes(f: BtfFacts): ProbePlan {
   put('recv_msg_61', 'message', '(u32 seq, const struct dlm_message *)', !!rm,
     !!rm && rm.length === 2 && isScalar(rm[0]) && isPtrTo(rm[1], 'dlm_message'), ['msg']);
 
+  // ---- a survivor's recovery removes departed nodes (their locks purged)
+  const rp = fn.dlm_recover_purge;
+  put('recover_purge', 'node-removed', 'dlm_recover_purge(struct dlm_ls *[, const struct list_head *root_list])', !!rp,
+    !!rp && rp.params.length >= 1 && rp.params.length <= 2 && isPtrTo(rp.params[0].replace(/\s+\w+$/, ''), 'dlm_ls'),
+    ['ls', 'member'], ns ? nsOff : undefined);
+
   const probes = PROBES.filter((p) => p.prog !== 'test_feed').map((p) => out.get(p.prog)!);
   const on = (r: ProbeRole) => probes.some((p) => p.load && p.role === r);
   if (!on('request')) notes.push('no REQUEST source: locks are tracked from their first completion only');
   if (!on('completion')) notes.push('no COMPLETION source: grants are not seen, nothing can be checked');
   if (!on('release')) notes.push('no RELEASE source');
   if (!on('owner-exit') && flavor !== 'none') notes.push('dlm_clear_proc_locks not hooked: a user-space owner that exits leaves phantom locks');
+  if (!on('node-removed') && flavor !== 'none') notes.push('dlm_recover_purge not hooked: in a cluster-wide merge, a node that fails keeps its locks until its stream is declared departed');
   if (ns && !nsNodeOk) notes.push(`namespace kernel without readable node ids: ${nsNodeMissing.join(', ')}`);
   return { flavor, nsNodeIds: nsNodeOk, ...(nsNodeOk ? { nsNodeOffsets: f.nsNode!.offsets } : {}), probes, notes };
 }

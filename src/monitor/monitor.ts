@@ -242,6 +242,7 @@ export class Monitor {
         case Kind.NODE_LEAVES_LS: this.onNodeLeaves(u32[b + W.node], u32[b + W.ls], r); break;
         case Kind.NODE_LEAVE_FAILED: this.onNodeLeaveFailed(u32[b + W.node], u32[b + W.ls], r); break;
         case Kind.LOSS: this.onLoss(u32[b + W.aux]); break;
+        case Kind.NODE_REMOVED: this.onNodeRemoved(u32[b + W.aux], u32[b + W.ls], r); break;
         default: break; // BLOCKING and message events change no lock state
       }
       if (this.stopped) { r++; break; }
@@ -721,6 +722,25 @@ export class Monitor {
     this.leaveCount++;
   }
 
+  /**
+   * A survivor's recovery removed `node` from the lockspace and purged its locks: they are gone
+   * for good, at once (no leave to settle: the node is out, whatever it was doing).
+   */
+  private onNodeRemoved(node: number, ls: number, r: number): void {
+    const i = this.leaveIndex(node, ls);
+    if (i >= 0) this.dropLeave(i);
+    const lk = this.lk, cap = this.lkMask + 1;
+    const gone: number[] = [];
+    for (let s = 0; s < cap; s++) {
+      const o = s * LSTRIDE;
+      if (lk[o + L_RES] !== EMPTY && lk[o + L_NODE] === (node | 0) && lk[o + L_LS] === (ls | 0)) gone.push(lk[o + L_LKB]);
+    }
+    for (const lkb of gone) {
+      const o = this.find(node, ls, lkb);
+      if (o >= 0) this.removeLock(o, r);
+    }
+  }
+
   private onNodeLeaveFailed(node: number, ls: number, r: number): void {
     const i = this.leaveIndex(node, ls);
     if (i < 0) return;
@@ -883,7 +903,7 @@ export class Monitor {
     if (this.onViolation && this.onViolation(v) === false) this.stopped = true;
   }
 
-  /** The last N records of this resource (and lockspace-wide leaves, and losses), oldest first. */
+  /** The last N records of this resource (and lockspace-wide leaves and removals, and losses), oldest first. */
   private collectHistory(res: number, r: number): { records: { u8: Uint8Array; u32: Uint32Array; i32: Int32Array; index: number; seq: number }[]; complete: boolean } {
     const rb = res * RSTRIDE;
     const ls = this.rs[rb + R_LS], len = this.rs[rb + R_LEN];
@@ -896,7 +916,7 @@ export class Monitor {
       const klm = u32[b + W.kindLenMode], kind = klm & 0xffff;
       if (kind === Kind.LOSS) return true;
       if (u32[b + W.ls] !== (ls >>> 0)) return false;
-      if (kind === Kind.NODE_LEAVES_LS || kind === Kind.NODE_LEAVE_FAILED) return true;
+      if (kind === Kind.NODE_LEAVES_LS || kind === Kind.NODE_LEAVE_FAILED || kind === Kind.NODE_REMOVED) return true;
       if (((klm >>> 16) & 0xff) !== len) return false;
       for (let w = 0; w < words; w++) {
         let x = u32[b + W.name + w];

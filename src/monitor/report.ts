@@ -70,6 +70,8 @@ export interface HistoryEntry {
   sbflags?: string;
   error?: number;
   count?: number;
+  /** node_removed: the node a survivor's recovery removed from the lockspace */
+  removed?: number;
   pid?: number;
   history_only?: boolean;
   msg?: { type: string; from: number; to: number; seq: number; remid: number };
@@ -173,6 +175,8 @@ export function historyEntry(ref: RecRef, seq: number): HistoryEntry {
       e.error = i32[b + W.error]; break;
     case Kind.LOSS:
       e.count = u32[b + W.aux]; break;
+    case Kind.NODE_REMOVED:
+      e.removed = u32[b + W.aux]; break;
     case Kind.MSG_SEND: case Kind.MSG_RECV:
       e.lkb = u32[b + W.lkb];
       e.msg = { type: MSG_TYPE_NAMES[tail & 0xff] ?? String(tail & 0xff), from: u32[b + W.msgSrc], to: u32[b + W.msgDst], seq: u32[b + W.msgSeq], remid: u32[b + W.aux] };

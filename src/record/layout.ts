@@ -64,26 +64,27 @@ export const enum Kind {
   LOSS = 9,
   MSG_SEND = 10,
   MSG_RECV = 11,
-  MAX = 12,
+  NODE_REMOVED = 12,
+  MAX = 13,
 }
 
 export const KIND_NAMES: readonly string[] = [
   'none', 'request', 'request_failed', 'release', 'release_failed', 'completion',
-  'blocking', 'node_leaves_ls', 'node_leave_failed', 'loss', 'msg_send', 'msg_recv',
+  'blocking', 'node_leaves_ls', 'node_leave_failed', 'loss', 'msg_send', 'msg_recv', 'node_removed',
 ];
 
 export const enum Src {
   NONE = 0, SIM = 1, LOCK_START = 2, LOCK_END = 3, UNLOCK_START = 4, UNLOCK_END = 5,
   LOCK_VALIDATED = 6, UNLOCK_VALIDATED = 7, ADD_CB = 8, AST = 9, BAST = 10,
   RELEASE_LS = 11, RELEASE_LS_RET = 12, CLEAR_PROC_LOCKS = 13, SEND_MESSAGE = 14,
-  RECV_MESSAGE = 15, PROCESS_EXIT = 16, MAX = 17,
+  RECV_MESSAGE = 15, PROCESS_EXIT = 16, RECOVER_PURGE = 17, MAX = 18,
 }
 
 export const SRC_NAMES: readonly string[] = [
   'event-file', 'simulator', 'dlm_lock_start', 'dlm_lock_end', 'dlm_unlock_start', 'dlm_unlock_end',
   'dlm_lock_validated', 'dlm_unlock_validated', 'dlm_add_cb', 'dlm_ast', 'dlm_bast',
   'dlm_release_lockspace', 'dlm_release_lockspace(ret)', 'dlm_clear_proc_locks', 'dlm_send_message',
-  'dlm_recv_message', 'sched_process_exit',
+  'dlm_recv_message', 'sched_process_exit', 'dlm_recover_purge',
 ];
 
 /** rflags bits */

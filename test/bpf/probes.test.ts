@@ -28,8 +28,9 @@ describe('probe selection (planProbes)', () => {
     const p = planProbes(facts('6.1'));
     expect(p.flavor).toBe('mainline-6.1');
     expect(p.nsNodeIds).toBe(false);
-    expect(loaded(p)).toEqual(['add_cb', 'ast_ptr', 'bast_ptr', 'clear_proc', 'lock_end', 'lock_start', 'recv_msg_61',
+    expect(loaded(p)).toEqual(['add_cb', 'ast_ptr', 'bast_ptr', 'clear_proc', 'lock_end', 'lock_start', 'recover_purge', 'recv_msg_61',
       'release_ls', 'release_ls_ret', 'send_msg_61', 'unlock_end', 'unlock_start']);
+    expect(probe(p, 'recover_purge').role).toBe('node-removed');
     expect(probe(p, 'add_cb').role).toBe('completion');
     expect(probe(p, 'ast_ptr').role).toBe('completion-history');
     expect(probe(p, 'bast_ptr').role).toBe('blocking-history');
@@ -42,10 +43,25 @@ describe('probe selection (planProbes)', () => {
   it('mainline 6.12 (Debian 6.12.117 BTF): scalar dlm_ast/dlm_bast, messages with dst and h_seq', () => {
     const p = planProbes(facts('6.12'));
     expect(p.flavor).toBe('mainline-6.10');
-    expect(loaded(p)).toEqual(['add_cb', 'ast_scalar', 'bast_scalar', 'clear_proc', 'lock_end', 'lock_start', 'recv_msg',
+    expect(loaded(p)).toEqual(['add_cb', 'ast_scalar', 'bast_scalar', 'clear_proc', 'lock_end', 'lock_start', 'recover_purge', 'recv_msg',
       'release_ls', 'release_ls_ret', 'send_msg', 'unlock_end', 'unlock_start']);
+    expect(p.notes).toEqual([]);
     expect(probe(p, 'ast_scalar').role).toBe('completion-history');
     expect(probe(p, 'send_msg_61').reason).toMatch(/prototype differs/);
+  });
+
+  it('dlm_recover_purge (6.1: ls; 6.12: ls, root_list) hooked where it and dlm_member are in the BTF, else a note', () => {
+    for (const v of ['6.1', '6.12']) {
+      const f = facts(v);
+      expect(f.functions.dlm_recover_purge.params.length).toBe(v === '6.1' ? 1 : 2);
+      delete f.structs.dlm_member;
+      const p = planProbes(f);
+      expect(probe(p, 'recover_purge').reason).toMatch(/BTF lacks dlm_member.list, dlm_member.nodeid/);
+      expect(p.notes.join('\n')).toMatch(/dlm_recover_purge not hooked/);
+      const g = facts(v);
+      g.functions.dlm_recover_purge.params = ['int nodeid'];
+      expect(probe(planProbes(g), 'recover_purge').reason).toMatch(/prototype differs/);
+    }
   });
 
   it('without BTF for dlm_add_cb, dlm_ast becomes the completion source', () => {

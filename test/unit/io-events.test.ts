@@ -140,10 +140,10 @@ describe('bad event lines -> InputError(file, line, reason)', () => {
   });
   it('missing ev', () => {
     expect(reason('{"t": 2, "node": 1, "ls": 7}')).toBe(
-      'missing "ev" (one of request request_failed release release_failed completion blocking node_leaves_ls node_leave_failed loss msg_send msg_recv)');
+      'missing "ev" (one of request request_failed release release_failed completion blocking node_leaves_ls node_leave_failed loss msg_send msg_recv node_removed)');
   });
   it('unknown ev', () => {
-    expect(reason(line('"ev": "grant"'))).toMatch(/^"ev" must be one of request .* msg_recv, got "grant"$/);
+    expect(reason(line('"ev": "grant"'))).toMatch(/^"ev" must be one of request .* msg_recv node_removed, got "grant"$/);
     expect(reason(line('"ev": 5'))).toMatch(/, got 5$/);
   });
   it('unknown field', () => {

@@ -112,6 +112,10 @@ export function countCapture(path: string): CaptureCounts {
         inc(main, 'blockings');
         inc(mainSrc, SRC_NAMES[d.src] ?? String(d.src));
         break;
+      case Kind.NODE_REMOVED:
+        inc(main, 'node_removed');
+        inc(main, `node_removed_${d.aux}`);
+        break;
       default:
         inc(main, KIND_NAMES[d.kind] ?? `kind(${d.kind})`);
     }
@@ -174,6 +178,7 @@ const ROWS: { prog: string; hook: string; role: string; k61: Want; k612: Want; e
   { prog: 'send_msg_61', hook: 'raw_tp/dlm_send_message', role: 'message', k61: 'attached', k612: 'proto', expects: '(u32 seq, const struct dlm_message *, const void *name' },
   { prog: 'recv_msg', hook: 'raw_tp/dlm_recv_message', role: 'message', k61: 'proto', k612: 'attached', expects: '(u32 dst, u32 h_seq' },
   { prog: 'recv_msg_61', hook: 'raw_tp/dlm_recv_message', role: 'message', k61: 'attached', k612: 'proto', expects: '(u32 seq, const struct dlm_message *)' },
+  { prog: 'recover_purge', hook: 'fentry/dlm_recover_purge', role: 'node-removed', k61: 'attached', k612: 'attached' },
 ];
 
 export interface ExpectedProbe { prog: string; hook: string; role: string; attached: boolean; reason?: RegExp }

@@ -321,6 +321,11 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
             if (wl === 'libdlm') expect(get(c.main, 'request_failed_raw')).toBe(0);
             expect(get(c.main, 'loss')).toBe(0);
             expect(get(c.main, 'node_leave_failed')).toBe(0);
+            // dlm_recover_purge: node1's recovery removes node2 once node2 has unmounted (it leaves
+            // first); nobody else is ever removed
+            const purged = r.nodes === 2 && n === 1 ? 1 : 0;
+            expect(get(c.main, 'node_removed'), 'NODE_REMOVED records (dlm_recover_purge)').toBe(purged);
+            if (purged) expect(get(c.main, 'node_removed_2'), 'the node removed is node 2').toBe(1);
             if (wl === 'libdlm') {
               // dlmload's own account (see analyze.ts countCapture for why this is exact)
               const out = join(dir, 'dlmload.out');
