@@ -24,6 +24,11 @@ import { join } from 'node:path';
 import { cli, COLLECT, readReport, ROOT } from '../helpers/cli';
 import { applyMutation, findMutation, mutateCapture, mutateMergedCaptures, type MutationSearch } from '../helpers/mutate';
 import { readCapture } from '../../src/io/capture';
+import { decodeRecord } from '../../src/record/decode';
+import { RecordBuffer } from '../../src/record/buffer';
+import { Kind, RECORD_SIZE, RECORD_WORDS, RF_HISTORY, STATUS, Src, W } from '../../src/record/layout';
+import { Merger, runMerge } from '../../src/merge';
+import { CaptureFile } from '../../src/merge/sources';
 import { Monitor } from '../../src/monitor/monitor';
 import { PROBES } from '../../src/live/probes';
 import { countCapture, expectedProbes, get, mergeShifted, messageAlignment, parseProbeLines, probeSummary, readCounts, STATUSES, type CaptureCounts } from './analyze';
@@ -45,6 +50,8 @@ const SENDER = `${process.execPath} ${COLLECT} --send $VM_VERIFIER --record $VM_
 type Series = '6.1' | '6.12';
 interface Run {
   id: string;
+  /** suite: one node, dlmload then gfs2; pair: two nodes on one gfs2; crash: node2 dies holding locks */
+  kind: 'suite' | 'pair' | 'crash';
   series: Series;
   nodes: 1 | 2;
   script: string;
@@ -61,7 +68,7 @@ interface Run {
   log?: string;
 }
 const mk = (series: Series, nodes: 1 | 2): Run => ({
-  id: `${series}-${nodes}node`, series, nodes,
+  id: `${series}-${nodes}node`, kind: nodes === 1 ? 'suite' : 'pair', series, nodes,
   script: nodes === 1 ? 'suite-1node' : 'gfs2-2node',
   timeout: nodes === 1 ? 240 : 300,
   workloads: nodes === 1 ? ['libdlm', 'gfs2'] : ['gfs2'],
@@ -69,13 +76,18 @@ const mk = (series: Series, nodes: 1 | 2): Run => ({
   out: join(OUTBASE, `${series}-${nodes}node`),
   send: nodes > 1,
 });
+const crash = (series: Series): Run => ({
+  id: `${series}-crash`, kind: 'crash', series, nodes: 2, script: 'gfs2-crash', timeout: 360, workloads: [],
+  what: 'node2 crashes holding gfs2 locks, node1 recovers without it and takes them; both stream to the verifier',
+  out: join(OUTBASE, `${series}-crash`), send: true,
+});
 // the verifier's report and log sit beside the run's directory (run.sh empties that one)
 const liveReport = (r: Run) => `${r.out}.serve.json`;
 const serveLog = (r: Run) => `${r.out}.serve.log`;
 // the two single-node runs go together, then each two-node run alone: never more than 2 guests
 // development: DLMRV_VM_ONLY=6.12-2node[,...] runs (and tests) only those
 const ONLY = process.env.DLMRV_VM_ONLY?.split(',').filter(Boolean);
-const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2)].filter((r) => !ONLY || ONLY.includes(r.id));
+const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2), crash('6.12')].filter((r) => !ONLY || ONLY.includes(r.id));
 if (ONLY) process.stdout.write(`\n[dlm-rv VM tests] DLMRV_VM_ONLY=${ONLY.join(',')}: only ${RUNS.map((r) => r.id).join(', ') || 'nothing'}\n`);
 const MAX_GUESTS = 2;
 
@@ -129,7 +141,9 @@ async function runOne(r: Run, t0: number): Promise<void> {
  */
 function startServe(r: Run): Promise<{ port: number; done: (waitMs: number) => Promise<{ code: number; log: string }> }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [COLLECT, '--serve', '127.0.0.1:0', '--streams', String(r.nodes), '--output', liveReport(r)],
+    // a crashed node's stream never ends: it departs after --depart-ms without a connection
+    const args = ['--serve', '127.0.0.1:0', '--streams', String(r.nodes), '--output', liveReport(r), ...(r.kind === 'crash' ? ['--depart-ms', '15000'] : [])];
+    const p = spawn(process.execPath, [COLLECT, ...args],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '', port = 0, code: number | undefined;
     const exited = new Promise<void>((res) => p.on('close', (c, sig) => {
@@ -172,7 +186,8 @@ async function schedule(runs: Run[], t0: number): Promise<void> {
   let used = 0, next = 0;
   const running = new Set<Promise<void>>();
   while (next < runs.length || running.size) {
-    while (next < runs.length && used + runs[next].nodes <= MAX_GUESTS) {
+    // a run with more guests than MAX_GUESTS runs alone
+    while (next < runs.length && (used + runs[next].nodes <= MAX_GUESTS || used === 0)) {
       const r = runs[next++];
       used += r.nodes;
       const p: Promise<void> = runOne(r, t0).then(() => { used -= r.nodes; running.delete(p); });
@@ -431,7 +446,9 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
         }
       }
 
-      if (r.nodes === 2) {
+      if (r.kind === 'crash') crashTests(r);
+
+      if (r.kind === 'pair') {
         it(title('each node\'s message sends are the other node\'s receives'), () => {
           mustRun(r);
           const a = counts(join(r.out, 'node1/gfs2.cap')), b = counts(join(r.out, 'node2/gfs2.cap'));
@@ -554,6 +571,98 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
     });
   }
 });
+
+/** DLM mode compatibility (kernel numbering: NL 0, CR 1, CW 2, PR 3, PW 4, EX 5). */
+const COMPAT: Record<number, number[]> = { 0: [0, 1, 2, 3, 4, 5], 1: [0, 1, 2, 3, 4], 2: [0, 1, 2], 3: [0, 1, 3], 4: [0, 1], 5: [0] };
+const compatible = (a: number, b: number): boolean => COMPAT[a].includes(b);
+
+/** node2 died holding locks; node1's recovery removed it, then node1 was granted what it held. */
+function crashTests(r: Run): void {
+  const caps = [join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap')];
+
+  it(title('node2 crashed holding EX and PR glocks; node1 recorded its recovery (one NODE_REMOVED of node 2) and was then granted, incompatibly with them, glocks node2 held'), () => {
+    mustRun(r);
+    expect(existsSync(join(r.out, 'node2/vm-crashed')), 'node2 crashed on purpose (vm-crashed)').toBe(true);
+    // what node2 held when its stream stopped: the last grant of each of its locks not unlocked since
+    const b = readCapture(caps[1]).records;
+    const held = new Map<string, number>(); // "ls:name" -> strongest mode node2 held there
+    const byLock = new Map<string, { res: string; mode: number }>();
+    for (let i = 0; i < b.count; i++) {
+      const d = decodeRecord(b.u8, b.u32, b.i32, i);
+      if (d.rflags & RF_HISTORY || d.kind !== Kind.COMPLETION) continue;
+      const k = `${d.ls}:${d.lkb}`;
+      if (d.status === 0 && d.mode >= 0) byLock.set(k, { res: `${d.ls}:${Buffer.from(d.name).toString('hex')}`, mode: d.mode });
+      else if (d.status === STATUS.EUNLOCK) byLock.delete(k);
+    }
+    for (const { res, mode } of byLock.values()) held.set(res, Math.max(held.get(res) ?? -1, mode));
+    expect([...held.values()].filter((m) => m === 5).length, 'node2 held EX glocks when it died').toBeGreaterThan(0);
+    // node1: its recovery's NODE_REMOVED, then grants that conflict with what node2 held
+    const a = readCapture(caps[0]).records;
+    let removedAt = -1, taken = 0;
+    for (let i = 0; i < a.count; i++) {
+      const d = decodeRecord(a.u8, a.u32, a.i32, i);
+      if (d.kind === Kind.NODE_REMOVED) {
+        expect(removedAt, 'one NODE_REMOVED').toBe(-1);
+        expect(d.aux).toBe(2);
+        expect(d.src).toBe(Src.RECOVER_PURGE);
+        removedAt = i;
+      } else if (removedAt >= 0 && d.kind === Kind.COMPLETION && !(d.rflags & RF_HISTORY) && d.status === 0 && d.mode >= 0) {
+        const h = held.get(`${d.ls}:${Buffer.from(d.name).toString('hex')}`);
+        if (h !== undefined && !compatible(h, d.mode)) taken++;
+      }
+    }
+    expect(removedAt, 'node1 recorded dlm_recover_purge removing node 2').toBeGreaterThanOrEqual(0);
+    expect(taken, 'node1 granted glocks node2 held, in modes incompatible with node2\'s').toBeGreaterThan(0);
+    console.log(`crash ${r.id}: node2 held ${held.size} glocks when it died (${[...held.values()].filter((m) => m === 5).length} EX); ` +
+      `node1's NODE_REMOVED at its record ${removedAt}, then ${taken} grants incompatible with what node2 held`);
+  });
+
+  it(title('the live verifier: zero violations; node2\'s stream departed, node1\'s ended'), () => {
+    mustRun(r);
+    const log = readFileSync(serveLog(r), 'utf8');
+    expect(log, serveLog(r)).toMatch(/\[exit 0\]\n$/);
+    const live = readReport(liveReport(r));
+    if (live.violations.length) writeFileSync(join(r.out, 'serve.VIOLATION.json'), JSON.stringify(live, null, 1));
+    expect(live.violations.map((v: { why: string }) => v.why)).toEqual([]);
+    expect(live.unconfirmed).toEqual([]);
+    expect(live.summary.events.node_removed).toBe(1);
+    const senders = [...live.context.merge.senders].sort((x: { node_id: number }, y: { node_id: number }) => x.node_id - y.node_id);
+    expect(senders.map((x: { node_id: number; ended: boolean; departed: boolean }) => [x.node_id, x.ended, x.departed]))
+      .toEqual([[1, true, false], [2, true, true]]);
+    expect(senders[0].records).toBe(readCapture(caps[0]).records.count);
+    // the crashed node's capture (written on the host's 9p share up to its last flush) holds at most what it sent
+    expect(senders[1].records).toBeGreaterThanOrEqual(readCapture(caps[1]).records.count);
+    const off = cli(['--replay', ...caps, '--output', join(r.out, 'replay.json'), '--quiet']);
+    expect(off.code, off.stderr).toBe(0);
+    console.log(`crash ${r.id}: live ${live.summary.records} records (node 1: ${senders[0].records}, node 2: ${senders[1].records} until it died), ` +
+      `${live.violations.length} violations; offline replay of the captures: exit ${off.code}`);
+  });
+
+  it(title('without the survivor\'s NODE_REMOVED (node2\'s locks kept until its stream departs), the same run gives false alarms'), () => {
+    mustRun(r);
+    // the merged stream, as the offline merge orders it, then: no NODE_REMOVED, and node2's
+    // leave (its stream's end) after everything else, as a verifier that waits for --depart-ms sees it
+    const merged = new RecordBuffer(1 << 14);
+    runMerge(new Merger({}), caps.map((c, i) => ({ name: c, nodes: [i + 1], capture: new CaptureFile(c) })), (x) => { merged.appendRaw(x); });
+    const keep = new RecordBuffer(merged.count), late = new RecordBuffer(4);
+    for (let i = 0; i < merged.count; i++) {
+      const kind = merged.u32[i * RECORD_WORDS + W.kindLenMode] & 0xffff, node = merged.u32[i * RECORD_WORDS + W.node];
+      const one = merged.bytes().subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE);
+      if (kind === Kind.NODE_REMOVED) continue;
+      if (kind === Kind.NODE_LEAVES_LS && node === 2) late.appendRaw(one);
+      else keep.appendRaw(one);
+    }
+    keep.appendRaw(late.bytes());
+    const withHook = new Monitor();
+    withHook.consume(merged.bytes());
+    expect(withHook.violations).toEqual([]);
+    const without = new Monitor();
+    without.consume(keep.bytes());
+    expect(without.violations.length, 'node1\'s post-recovery grants against node2\'s kept locks').toBeGreaterThan(0);
+    expect(without.violations.every((v) => v.pairs.every((p) => (p.a.node === 1 && p.b.node === 2) || (p.a.node === 2 && p.b.node === 1)))).toBe(true);
+    console.log(`crash ${r.id}: the merged run without NODE_REMOVED and with node2's leave at the end: ${without.violations.length} false alarms; as recorded: 0`);
+  });
+}
 
 afterAll(() => {
   if (SKIP) return;
