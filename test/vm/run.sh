@@ -1,8 +1,11 @@
 #!/bin/bash
-# dlm-rv VM harness: boot Debian's kernel in qemu as 1 or 2 DLM nodes and run a guest script there.
+# dlm-rv VM harness: boot Debian's kernel in qemu as 1, 2 or 3 DLM nodes and run a guest script there.
 #
-#   test/vm/run.sh --kernel 6.1|6.12|RELEASE --nodes 1|2 --script PATH [options]
+#   test/vm/run.sh --kernel 6.1|6.12|RELEASE --nodes 1|2|3 --script PATH [options]
 #
+#   --nodes N          1: a dummy NIC; 2: the guests linked by a point-to-point UDP tunnel on
+#                      127.0.0.1; 3: one L2 segment, a UDP multicast group on 127.0.0.1 (a random
+#                      239.x.y.z group and a free port per run, so concurrent runs do not mix)
 #   --script PATH      guest script (bash), a path on this machine's root (the guest sees the host
 #                      root read-only, at the same paths); without it the guest only boots the stack
 #   --out DIR          result dir (default test/vm/cache/out/<series>-<n>node-<script name>); emptied
@@ -49,7 +52,7 @@ while [ $# -gt 0 ]; do
   esac
   shift || usage
 done
-case "$NODES" in 1|2) ;; *) echo "--nodes must be 1 or 2" >&2; exit 2;; esac
+case "$NODES" in 1|2|3) ;; *) echo "--nodes must be 1, 2 or 3" >&2; exit 2;; esac
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || { echo "--timeout must be seconds" >&2; exit 2; }
 [ -z "$VPORT" ] || [[ "$VPORT" =~ ^[0-9]+$ && "$VPORT" -ge 1 && "$VPORT" -le 65535 ]] || { echo "--verifier-port must be a TCP port" >&2; exit 2; }
 for e in "${ENVS[@]}"; do [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || { echo "bad --env '$e' (NAME=VALUE)" >&2; exit 2; }; done
@@ -127,13 +130,23 @@ if [ "$DISK_MB" -gt 0 ]; then
   DISK=(-drive "file=$TMP/gfs2.img,format=raw,if=none,id=d0,cache=writeback,file.locking=off"
         -device virtio-blk-pci,drive=d0,share-rw=on)
 fi
-PORT=
+PORT= MCAST=
+udp_port_free() { ! ss -Huln | awk '{print $4}' | grep -qE ":($(IFS='|'; echo "$*"))\$"; }
 if [ "$NODES" = 2 ]; then   # two free UDP ports on loopback for the point-to-point tunnel
   for i in $(seq 1 50); do
     p=$(( 20000 + (RANDOM % 20000) * 2 ))
-    if ! ss -Huln | awk '{print $4}' | grep -qE ":($p|$((p + 1)))\$"; then PORT=$p; break; fi
+    if udp_port_free "$p" "$((p + 1))"; then PORT=$p; break; fi
   done
   [ -n "$PORT" ] || vm_die "no free UDP port pair on 127.0.0.1"
+elif [ "$NODES" -gt 2 ]; then   # one shared segment: a multicast group on loopback, random per run
+  # (qemu binds each guest's socket to the group address: only this group's datagrams reach it;
+  # a free port on top makes a clash with a concurrent run's group or tunnel unlikely twice over)
+  for i in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if udp_port_free "$p"; then PORT=$p; break; fi
+  done
+  [ -n "$PORT" ] || vm_die "no free UDP port on 127.0.0.1"
+  MCAST=239.$(( RANDOM % 254 + 1 )).$(( RANDOM % 254 + 1 )).$(( RANDOM % 254 + 1 )):$PORT
 fi
 
 # ---- 5. boot
@@ -142,6 +155,9 @@ qemu_node() {  # $1 node id
   if [ "$NODES" = 2 ]; then
     local me=$(( PORT + id - 1 )) peer=$(( PORT + 2 - id ))
     net=(-netdev "socket,id=n0,udp=127.0.0.1:$peer,localaddr=127.0.0.1:$me"
+         -device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:0$id,romfile=")
+  elif [ -n "$MCAST" ]; then   # every guest sends to the group and hears all (its own frames too)
+    net=(-netdev "socket,id=n0,mcast=$MCAST,localaddr=127.0.0.1"
          -device "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:0$id,romfile=")
   fi
   if [ -n "$VPORT" ]; then   # restrict=on: the guest reaches nothing but the forwarded port
@@ -156,7 +172,7 @@ qemu_node() {  # $1 node id
     -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none,multidevs=remap" \
     "${net[@]}" "${DISK[@]}"
 }
-vm_log "booting $NODES guest(s): $ACCEL, -smp $SMP -m $MEM, script ${SCRIPT:-none}, out $OUT"
+vm_log "booting $NODES guest(s): $ACCEL, -smp $SMP -m $MEM, script ${SCRIPT:-none}, out $OUT${MCAST:+, segment udp mcast $MCAST}"
 TB=$(date +%s.%N)
 for id in $(seq 1 "$NODES"); do
   qemu_node "$id" > "$OUT/.vm/qemu-node$id.log" 2>&1 &
