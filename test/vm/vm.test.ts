@@ -3,7 +3,9 @@
 // report back to the host. Per kernel: one node running dlmload (libdlm contention, cancels,
 // refused operations, an owner SIGKILLed while holding and waiting) then gfs2 (mount, thousands
 // of glock requests, unmount without unlocks), in one boot; and two nodes contending on one
-// shared gfs2 (same files, same directories, both unmount). At most two guests run at a time.
+// shared gfs2 (same files, same directories, both unmount); three nodes the same way (6.12); and
+// a node that crashes holding locks while the other recovers without it (6.12). At most two
+// guests run at a time, except the three-node run, alone.
 // In the two-node runs each guest streams its records live (collect.js --send, and --record) to
 // the central verifier running here (collect.js --serve), which merges them causally into one
 // cluster-wide verdict; each node's own verdict then comes from replaying its capture here.
@@ -51,9 +53,9 @@ type Series = '6.1' | '6.12';
 interface Run {
   id: string;
   /** suite: one node, dlmload then gfs2; pair: two nodes on one gfs2; crash: node2 dies holding locks */
-  kind: 'suite' | 'pair' | 'crash';
+  kind: 'suite' | 'pair' | 'trio' | 'crash';
   series: Series;
-  nodes: 1 | 2;
+  nodes: 1 | 2 | 3;
   script: string;
   timeout: number;
   workloads: ('libdlm' | 'gfs2')[];
@@ -76,6 +78,11 @@ const mk = (series: Series, nodes: 1 | 2): Run => ({
   out: join(OUTBASE, `${series}-${nodes}node`),
   send: nodes > 1,
 });
+const trio = (series: Series): Run => ({
+  id: `${series}-3node`, kind: 'trio', series, nodes: 3, script: 'gfs2-3node', timeout: 360, workloads: ['gfs2'],
+  what: 'three nodes contending on one gfs2, streaming to a verifier on the host',
+  out: join(OUTBASE, `${series}-3node`), send: true,
+});
 const crash = (series: Series): Run => ({
   id: `${series}-crash`, kind: 'crash', series, nodes: 2, script: 'gfs2-crash', timeout: 360, workloads: [],
   what: 'node2 crashes holding gfs2 locks, node1 recovers without it and takes them; both stream to the verifier',
@@ -87,7 +94,7 @@ const serveLog = (r: Run) => `${r.out}.serve.log`;
 // the two single-node runs go together, then each two-node run alone: never more than 2 guests
 // development: DLMRV_VM_ONLY=6.12-2node[,...] runs (and tests) only those
 const ONLY = process.env.DLMRV_VM_ONLY?.split(',').filter(Boolean);
-const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2), crash('6.12')].filter((r) => !ONLY || ONLY.includes(r.id));
+const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2), trio('6.12'), crash('6.12')].filter((r) => !ONLY || ONLY.includes(r.id));
 if (ONLY) process.stdout.write(`\n[dlm-rv VM tests] DLMRV_VM_ONLY=${ONLY.join(',')}: only ${RUNS.map((r) => r.id).join(', ') || 'nothing'}\n`);
 const MAX_GUESTS = 2;
 
@@ -336,11 +343,10 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
             if (wl === 'libdlm') expect(get(c.main, 'request_failed_raw')).toBe(0);
             expect(get(c.main, 'loss')).toBe(0);
             expect(get(c.main, 'node_leave_failed')).toBe(0);
-            // dlm_recover_purge: node1's recovery removes node2 once node2 has unmounted (it leaves
-            // first); nobody else is ever removed
-            const purged = r.nodes === 2 && n === 1 ? 1 : 0;
-            expect(get(c.main, 'node_removed'), 'NODE_REMOVED records (dlm_recover_purge)').toBe(purged);
-            if (purged) expect(get(c.main, 'node_removed_2'), 'the node removed is node 2').toBe(1);
+            // dlm_recover_purge: the nodes unmount from the highest id down, and each recovery of a
+            // node that stays removes the one that just left: node n removes nodes n+1 .. N, once each
+            expect(get(c.main, 'node_removed'), 'NODE_REMOVED records (dlm_recover_purge)').toBe(r.nodes - n);
+            for (let k = n + 1; k <= r.nodes; k++) expect(get(c.main, `node_removed_${k}`), `node ${k} removed`).toBe(1);
             if (wl === 'libdlm') {
               // dlmload's own account (see analyze.ts countCapture for why this is exact)
               const out = join(dir, 'dlmload.out');
@@ -363,8 +369,8 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
               expect(c.ownerExit).toEqual({ synthesized: 0, addCbUnlock: 0 });
               expect(get(c.main, 'node_leaves_ls'), 'the unmount releases the lockspace').toBe(1);
               expect(c.records, 'gfs2 makes thousands of DLM events').toBeGreaterThan(2000);
-              if (r.nodes === 2) {
-                expect(get(c.main, 'blockings'), 'contention: the other node asked for our locks').toBeGreaterThan(0);
+              if (r.nodes > 1) {
+                expect(get(c.main, 'blockings'), 'contention: another node asked for our locks').toBeGreaterThan(0);
                 expect(get(c.main, 'msg_send')).toBeGreaterThan(0);
               }
             }
@@ -448,19 +454,30 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
 
       if (r.kind === 'crash') crashTests(r);
 
-      if (r.kind === 'pair') {
-        it(title('each node\'s message sends are the other node\'s receives'), () => {
+      if (r.kind === 'pair' || r.kind === 'trio') {
+        const nodes = Array.from({ length: r.nodes }, (_, i) => i + 1);
+        const caps = nodes.map((n) => join(r.out, `node${n}/gfs2.cap`));
+        it(title('each node\'s message sends are the other nodes\' receives from it'), () => {
           mustRun(r);
-          const a = counts(join(r.out, 'node1/gfs2.cap')), b = counts(join(r.out, 'node2/gfs2.cap'));
-          expect(get(a.main, 'msg_send')).toBe(get(b.main, 'msg_recv'));
-          expect(get(b.main, 'msg_send')).toBe(get(a.main, 'msg_recv'));
+          // per sender: what it sent (to anyone) = what the others received from it (h_nodeid)
+          const sent = nodes.map((n) => get(counts(caps[n - 1]).main, 'msg_send'));
+          const recvFrom = nodes.map(() => 0);
+          for (const c of caps) {
+            const rb = readCapture(c).records;
+            for (let i = 0; i < rb.count; i++) {
+              const d = decodeRecord(rb.u8, rb.u32, rb.i32, i);
+              if (d.kind === Kind.MSG_RECV) recvFrom[d.msgSrc - 1]++;
+            }
+          }
+          expect(recvFrom).toEqual(sent);
+          expect(Math.min(...sent)).toBeGreaterThan(0);
         });
 
-        it(title('the verifier on the host merged both guests\' live streams causally: zero violations, every record of each node, each node\'s lag on its stats lines, the verdict of the offline merge'), () => {
+        it(title('the verifier on the host merged the guests\' live streams causally: zero violations, every record of each node, each node\'s lag on its stats lines, the verdict of the offline merge'), () => {
           mustRun(r);
           const log = readFileSync(serveLog(r), 'utf8');
           expect(log, serveLog(r)).toMatch(/\[exit 0\]\n$/);
-          expect(log).toMatch(/stopped \(2 streams ended\)/);
+          expect(log).toMatch(new RegExp(`stopped \\(${r.nodes} streams ended\\)`));
           const live = readReport(liveReport(r));
           if (live.violations.length) writeFileSync(join(r.out, 'serve.VIOLATION.json'), JSON.stringify(live, null, 1));
           expect(live.violations.map((v: { why: string }) => v.why)).toEqual([]);
@@ -469,17 +486,17 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
           expect(mg.ordering).toBe('causal');
           expect(mg.orphan_receives.total).toBe(0);
           expect(mg.matched_messages).toBeGreaterThan(200);
-          const caps = [1, 2].map((n) => counts(join(r.out, `node${n}/gfs2.cap`)).records);
+          const recs = caps.map((c) => counts(c).records);
           const senders = [...mg.senders].sort((a: { node_id: number }, b: { node_id: number }) => a.node_id - b.node_id);
           expect(senders.map((x: { node_id: number; records: number; connections: number; ended: boolean; departed: boolean }) =>
-            [x.node_id, x.records, x.connections, x.ended, x.departed])).toEqual([[1, caps[0], 1, true, false], [2, caps[1], 1, true, false]]);
+            [x.node_id, x.records, x.connections, x.ended, x.departed])).toEqual(nodes.map((n) => [n, recs[n - 1], 1, true, false]));
           expect(senders.every((x: { kernel: string }) => x.kernel.startsWith(r.series + '.'))).toBe(true);
           // the plain stats line every 10 s: each node's records and lag on the common timeline
-          const lagged = log.split('\n').filter((l) => /node1 \(node 1\): \d+ ev, lag \d+(\.\d+)? m?s/.test(l) && /node2 \(node 2\): \d+ ev, lag \d+(\.\d+)? m?s/.test(l));
-          expect(lagged.length, `no stats line with both nodes' lag in ${serveLog(r)}`).toBeGreaterThan(0);
-          // the same records and verdict as the offline merge of the two captures
+          const lagged = log.split('\n').filter((l) => nodes.every((n) => new RegExp(`node${n} \\(node ${n}\\): \\d+ ev, lag \\d+(\\.\\d+)? m?s`).test(l)));
+          expect(lagged.length, `no stats line with every node's lag in ${serveLog(r)}`).toBeGreaterThan(0);
+          // the same records and verdict as the offline merge of the captures
           const out = join(r.out, 'serve-vs-replay.json');
-          const res = cli(['--replay', join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap'), '--output', out, '--quiet']);
+          const res = cli(['--replay', ...caps, '--output', out, '--quiet']);
           expect(res.code, res.stderr).toBe(0);
           const off = readReport(out);
           for (const k of ['records', 'events', 'violations', 'unconfirmed', 'losses']) expect(live.summary[k], `summary.${k}`).toEqual(off.summary[k]);
@@ -488,7 +505,7 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
             `), ${mg.matched_messages} messages matched, ${live.violations.length} violations; last stats line: ${lagged[lagged.length - 1].replace(/^dlm-rv: /, '')}`);
         });
 
-        it(title('both nodes\' captures in one causal order: zero violations; a grant raised to conflict with the other node\'s lock: exactly that violation'), () => {
+        if (r.kind === 'pair') it(title('both nodes\' captures in one causal order: zero violations; a grant raised to conflict with the other node\'s lock: exactly that violation'), () => {
           mustRun(r);
           // an independent check of the cluster-wide verdict, beside collect.js's causal merge (next
           // test): the second node's clock is shifted into the interval every message pair allows
@@ -524,17 +541,18 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
           x.mutation = `#${m.seq} ${JSON.stringify(v.res)} node ${m.victim.node} ${m.victim.mode}->EX vs node ${m.holder.node} ${m.holder.mode}: 1 violation`;
         });
 
-        it(title('collect.js --replay of both nodes\' captures merges them causally (message pairs, not clocks): zero violations; with one grant raised to conflict with the other node\'s lock: exactly that violation, causal'), () => {
+        it(title('collect.js --replay of every node\'s capture merges them causally (message pairs, not clocks): zero violations; with one grant raised to conflict with another node\'s lock: exactly that violation, causal'), () => {
           mustRun(r);
           const out = join(r.out, 'merged-report.json');
-          const res = cli(['--replay', join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap'), '--output', out, '--quiet']);
+          const res = cli(['--replay', ...caps, '--output', out, '--quiet']);
           expect(res.code, res.stderr).toBe(0);
           const rep = readReport(out);
           expect(rep.violations.map((v: { why: string }) => v.why)).toEqual([]);
           expect(rep.unconfirmed).toEqual([]);
           const mg = rep.context.merge;
           expect(mg.ordering).toBe('causal');
-          expect(mg.streams.map((st: { nodes: number[] }) => st.nodes)).toEqual([[1], [2]]);
+          expect(mg.streams.map((st: { nodes: number[] }) => st.nodes)).toEqual(nodes.map((n) => [n]));
+          expect(mg.orphan_receives.total).toBe(0);
           expect(mg.matched_messages).toBeGreaterThan(200);
           console.log(`merged replay ${r.id}: ${rep.summary.records} records, ` +
             mg.streams.map((st: { nodes: number[]; records: number; matched_receives: number; orphan_receives: number }) =>
@@ -542,9 +560,8 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
             `; ${rep.violations.length} violations`);
 
           // the mutation, found in the order the merge gives (from its second half on: the
-          // contended files) and written into that node's capture; the other node's is unchanged
-          const caps = [join(r.out, 'node1/gfs2.cap'), join(r.out, 'node2/gfs2.cap')];
-          const outs = [join(r.out, 'node1/gfs2.merged-mutated.cap'), join(r.out, 'node2/gfs2.merged-mutated.cap')];
+          // contended files) and written into that node's capture; the others are unchanged
+          const outs = nodes.map((n) => join(r.out, `node${n}/gfs2.merged-mutated.cap`));
           const s = mutateMergedCaptures(caps, outs, { fromFraction: 0.5 });
           expect(s.merged).toBe(rep.summary.records);
           expect(s.mutation, s.reason).not.toBeNull();
@@ -669,7 +686,7 @@ afterAll(() => {
   const L: string[] = [];
   const t = (s: number | undefined) => (s === undefined ? '-' : `${Math.round(s)}s`);
   L.push('', `dlm-rv VM tests: prepare ${t(prepareSecs)}; ` + RUNS.map((r) => `${r.id} ${t(r.secs)}${(r.tries ?? 1) > 1 ? ` (${r.tries} tries)` : ''} exit ${r.rc ?? '-'}`).join(', ') +
-    `; total ${t(totalSecs)} (two 1-node guests together, then each 2-node run)`);
+    `; total ${t(totalSecs)} (two 1-node guests together, then each multi-node run)`);
   if (setupError) L.push(`VM setup FAILED: ${setupError.message.split('\n')[0]}`);
   for (const s of ['6.1', '6.12'] as const) L.push(`probe set ${s} (${expectedProbes(s).flavor}): ${probeSummary(s)}`);
   const head = ['run', 'node', 'workload', 'records', 'req', 'req_f', 'rel(cancel)', 'rel_f', 'compl 0/-11/-35/-65537/-65538', 'block', 'hist ast/bast',
