@@ -73,6 +73,7 @@ export function violationOrdering(m: Merger, v: Violation): MergedViolationField
     if (f.kind === 'orphan-receive') notes.push(`a receive on node ${f.node} went without its send at merged seq ${f.seq} (${f.reason})`);
     else if (f.kind === 'ambiguous-match') notes.push(`a receive on node ${f.node} matched one of several identical sends at merged seq ${f.seq}`);
     else if (f.kind === 'late') notes.push(`node ${f.node}'s stream fell behind and was merged late at seq ${f.seq}`);
+    else if (f.kind === 'loss') notes.push(`node ${f.node}'s stream lost records at merged seq ${f.seq}: the messages it lost no longer order anything`);
   }
   if (!notes.length) return { ordering: 'causal' };
   const uniq = [...new Set(notes)];

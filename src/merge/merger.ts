@@ -57,7 +57,7 @@ export const ORPHAN_REASONS = ['no-stream', 'missing-send', 'sender-ended', 'seq
 export type OrphanReason = (typeof ORPHAN_REASONS)[number];
 const R_NO_STREAM = 0, R_MISSING = 1, R_SENDER_ENDED = 2, R_SEQ = 3, R_CLOCK = 4, R_MEMORY = 5, R_TIMEOUT = 6, R_STALL = 7;
 
-export type FallbackKind = 'orphan-receive' | 'ambiguous-match' | 'synthetic-leave' | 'leave' | 'late';
+export type FallbackKind = 'orphan-receive' | 'ambiguous-match' | 'synthetic-leave' | 'leave' | 'late' | 'loss';
 
 /** A place in the merged stream where the order rests on clocks (or a leave whose place does). */
 export interface FallbackEvent {
@@ -605,6 +605,9 @@ export class Merger {
       this.logFallback('leave', s, out[ob + W.node], key);
     } else if (kind === Kind.LOSS) {
       s.losses++;
+      // the messages it lost took their send->receive edges with them: what they ordered
+      // (a lost receive leaves its send unmatched, nothing flags it) now rests on clocks
+      this.logFallback('loss', s, out[ob + W.node], key);
     }
     if (s.stale) {
       if (key < this.frontier - this.skew) {

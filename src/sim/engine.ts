@@ -1471,6 +1471,12 @@ export class Engine {
     const X = ls.departed;
     const survivors = this.members(ls);
     this.stats.recoveries++;
+    // dlm_recover_purge on each survivor, before its recovery grants anything (the collector's
+    // fentry hook: NODE_REMOVED, node = the survivor, aux = the departed node)
+    for (const n of survivors) {
+      if (n === X) continue; // it rejoined before this recovery ran
+      this.rec(Kind.NODE_REMOVED, Src.RECOVER_PURGE, null, n, ls.id, 0, MODE_NONE, IV, 0, 0, 0, 0, X, 0, 0, undefined);
+    }
     // waiters_pre: operations waiting on the departed master
     for (const n of survivors) {
       for (const l of [...this.nodes[n].nls[ls.idx].map.values()]) {

@@ -140,6 +140,16 @@ class RefChecker {
       this.leaving.clear();
       return;
     }
+    if (d.kind === Kind.NODE_REMOVED) {
+      // a survivor's recovery purged the departed node (aux): its locks are gone for good
+      this.leaving.delete(`${d.aux}:${d.ls}`);
+      const touched = new Set<string>();
+      for (const l of [...this.locks.values()]) {
+        if (l.node === d.aux && l.ls === d.ls) { this.remove(l); touched.add(l.res); }
+      }
+      for (const r of touched) this.settle(r);
+      return;
+    }
     const nlKey = `${d.node}:${d.ls}`;
     if (d.kind !== Kind.NODE_LEAVE_FAILED) this.leaving.delete(nlKey);
     if (d.kind === Kind.NODE_LEAVES_LS) {

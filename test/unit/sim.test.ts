@@ -111,6 +111,7 @@ describe('simulate(): record streams', () => {
               case Kind.NODE_LEAVE_FAILED: expect(d.src).toBe(Src.RELEASE_LS_RET); expect(d.error).toBe(-16); break;
               case Kind.MSG_SEND: expect(d.src).toBe(Src.SEND_MESSAGE); break;
               case Kind.MSG_RECV: expect(d.src).toBe(Src.RECV_MESSAGE); break;
+              case Kind.NODE_REMOVED: expect(d.src).toBe(Src.RECOVER_PURGE); expect(d.aux).not.toBe(d.node); break;
               default: throw new Error(`unexpected kind ${d.kind}`);
             }
             if (hist) expect([Kind.COMPLETION, Kind.BLOCKING]).toContain(d.kind);
@@ -122,6 +123,7 @@ describe('simulate(): record streams', () => {
               case Kind.COMPLETION: expect(d.src).toBe(Src.AST); expect(d.mode).toBe(MODE_NONE); break;
               case Kind.BLOCKING: expect(d.src).toBe(Src.BAST); expect(d.mode).toBeGreaterThanOrEqual(0); break;
               case Kind.NODE_LEAVES_LS: expect(d.src).toBe(Src.RELEASE_LS); break;
+              case Kind.NODE_REMOVED: expect(d.src).toBe(Src.RECOVER_PURGE); expect(d.aux).not.toBe(d.node); break;
               default: throw new Error(`namespace flavor emitted kind ${d.kind}`);
             }
           }
