@@ -4,7 +4,7 @@
 // refused operations, an owner SIGKILLed while holding and waiting) then gfs2 (mount, thousands
 // of glock requests, unmount without unlocks), in one boot; and two nodes contending on one
 // shared gfs2 (same files, same directories, both unmount); three nodes the same way (6.12); and
-// a node that crashes holding locks while the other recovers without it (6.12). At most two
+// a node that crashes holding locks while the other recovers without it (6.1 and 6.12). At most two
 // guests run at a time, except the three-node run, alone.
 // In the two-node runs each guest streams its records live (collect.js --send, and --record) to
 // the central verifier running here (collect.js --serve), which merges them causally into one
@@ -94,7 +94,7 @@ const serveLog = (r: Run) => `${r.out}.serve.log`;
 // the two single-node runs go together, then each two-node run alone: never more than 2 guests
 // development: DLMRV_VM_ONLY=6.12-2node[,...] runs (and tests) only those
 const ONLY = process.env.DLMRV_VM_ONLY?.split(',').filter(Boolean);
-const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2), trio('6.12'), crash('6.12')].filter((r) => !ONLY || ONLY.includes(r.id));
+const RUNS: Run[] = [mk('6.1', 1), mk('6.12', 1), mk('6.1', 2), mk('6.12', 2), trio('6.12'), crash('6.1'), crash('6.12')].filter((r) => !ONLY || ONLY.includes(r.id));
 if (ONLY) process.stdout.write(`\n[dlm-rv VM tests] DLMRV_VM_ONLY=${ONLY.join(',')}: only ${RUNS.map((r) => r.id).join(', ') || 'nothing'}\n`);
 const MAX_GUESTS = 2;
 
