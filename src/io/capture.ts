@@ -289,6 +289,15 @@ export interface CaptureReadResult {
  * before returning. Return false from onChunk to stop early.
  * Bad header -> InputError; a truncated final record -> dropped, with a warning in the result.
  */
+/** Open an input file for reading; an InputError names why it cannot be (ENOENT, EACCES, ...). */
+export function openInput(path: string): number {
+  try {
+    return fs.openSync(path, 'r');
+  } catch (e) {
+    throw new InputError(path, undefined, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 export function readCaptureChunks(
   path: string,
   onHeader: (h: CaptureHeader) => void,
@@ -296,12 +305,7 @@ export function readCaptureChunks(
   opts: ReadCaptureOptions = {},
 ): CaptureReadResult {
   const chunk = Math.max(RECORD_SIZE, Math.floor((opts.chunkBytes ?? 4 << 20) / RECORD_SIZE) * RECORD_SIZE);
-  let fd: number;
-  try {
-    fd = fs.openSync(path, 'r');
-  } catch (e) {
-    throw new InputError(path, undefined, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const fd = openInput(path);
   try {
     return readFd(fd, path, chunk, onHeader, onChunk);
   } finally {

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import { InputError } from '../errors';
 import type { RecordBuffer } from '../record/buffer';
-import { CAPTURE_MAGIC, type CaptureHeader, readCapture } from './capture';
+import { CAPTURE_MAGIC, type CaptureHeader, openInput, readCapture } from './capture';
 import { parseEventFile } from './events';
 import { parseTraceText, type TraceTextInfo, type TraceTextOptions } from './trace-text';
 
@@ -68,12 +68,7 @@ export function describeUnknown(head: Uint8Array): string {
 
 /** Read the first bytes of a file (up to max). */
 export function readHead(path: string, max = DETECT_HEAD_BYTES): Uint8Array {
-  let fd: number;
-  try {
-    fd = fs.openSync(path, 'r');
-  } catch (e) {
-    throw new InputError(path, undefined, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const fd = openInput(path);
   try {
     const b = new Uint8Array(max);
     let have = 0;

@@ -3,7 +3,7 @@
 // node (the simulator's global stream into the per-node streams real kernels would give).
 import * as fs from 'fs';
 import { InputError } from '../errors';
-import { decodeCaptureHeader, type CaptureHeader } from '../io/capture';
+import { decodeCaptureHeader, openInput, type CaptureHeader } from '../io/capture';
 import { RecordBuffer } from '../record/buffer';
 import { Kind, RECORD_SIZE, RECORD_WORDS, W } from '../record/layout';
 
@@ -18,11 +18,7 @@ export class CaptureFile {
   private warnedTruncated = false;
 
   constructor(readonly path: string, chunkRecords = 32768) {
-    try {
-      this.fd = fs.openSync(path, 'r');
-    } catch (e) {
-      throw new InputError(path, undefined, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    this.fd = openInput(path);
     try {
       let head = new Uint8Array(4096);
       let have = fs.readSync(this.fd, head, 0, head.length, 0);
