@@ -395,7 +395,7 @@ export class Engine {
     let id: number;
     let reused = false;
     if (nls.free.size > 0) {
-      id = nls.free.pop();
+      id = nls.free.pop()!;
       reused = true;
     } else {
       id = nls.nextId++;

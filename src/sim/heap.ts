@@ -1,36 +1,36 @@
-// Discrete-event queue: a binary min-heap on (time, insertion sequence), so
-// events at the same instant run in the order they were scheduled.
+// Binary min-heaps for the simulator: the discrete-event queue on (time, insertion sequence), so
+// events at the same instant run in the order they were scheduled, and the free lkb ids (the
+// kernel's idr hands out the lowest free id). One sift implementation, ordered by `less`.
 
-export interface SimEvent {
-  t: number;
-  seq: number;
-  run: () => void;
-}
+export class MinHeap<T> {
+  private h: T[] = [];
 
-export class EventQueue {
-  private h: SimEvent[] = [];
-  private seq = 0;
+  constructor(private readonly less: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.h.length;
   }
 
-  push(t: number, run: () => void): void {
-    const e: SimEvent = { t, seq: this.seq++, run };
-    const h = this.h;
+  clear(): void {
+    this.h.length = 0;
+  }
+
+  push(x: T): void {
+    const h = this.h, less = this.less;
     let i = h.length;
-    h.push(e);
+    h.push(x);
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!less(e, h[p])) break;
+      if (!less(x, h[p])) break;
       h[i] = h[p];
       i = p;
     }
-    h[i] = e;
+    h[i] = x;
   }
 
-  pop(): SimEvent | undefined {
-    const h = this.h;
+  /** The least element, or undefined when empty. */
+  pop(): T | undefined {
+    const h = this.h, less = this.less;
     if (h.length === 0) return undefined;
     const top = h[0];
     const last = h.pop()!;
@@ -52,53 +52,32 @@ export class EventQueue {
   }
 }
 
-function less(a: SimEvent, b: SimEvent): boolean {
-  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+export interface SimEvent {
+  t: number;
+  seq: number;
+  run: () => void;
 }
 
-/** Min-heap of small integers (free lkb ids: the kernel's idr hands out the lowest free id). */
-export class IntMinHeap {
-  private h: number[] = [];
+export class EventQueue {
+  private heap = new MinHeap<SimEvent>((a, b) => a.t < b.t || (a.t === b.t && a.seq < b.seq));
+  private seq = 0;
 
   get size(): number {
-    return this.h.length;
+    return this.heap.size;
   }
 
-  clear(): void {
-    this.h.length = 0;
+  push(t: number, run: () => void): void {
+    this.heap.push({ t, seq: this.seq++, run });
   }
 
-  push(x: number): void {
-    const h = this.h;
-    let i = h.length;
-    h.push(x);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (h[p] <= x) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = x;
+  pop(): SimEvent | undefined {
+    return this.heap.pop();
   }
+}
 
-  pop(): number {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop()!;
-    if (h.length > 0) {
-      let i = 0;
-      const n = h.length;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && h[r] < h[l] ? r : l;
-        if (h[c] >= last) break;
-        h[i] = h[c];
-        i = c;
-      }
-      h[i] = last;
-    }
-    return top;
+/** Min-heap of small integers (free lkb ids). */
+export class IntMinHeap extends MinHeap<number> {
+  constructor() {
+    super((a, b) => a < b);
   }
 }
