@@ -729,16 +729,7 @@ export class Monitor {
   private onNodeRemoved(node: number, ls: number, r: number): void {
     const i = this.leaveIndex(node, ls);
     if (i >= 0) this.dropLeave(i);
-    const lk = this.lk, cap = this.lkMask + 1;
-    const gone: number[] = [];
-    for (let s = 0; s < cap; s++) {
-      const o = s * LSTRIDE;
-      if (lk[o + L_RES] !== EMPTY && lk[o + L_NODE] === (node | 0) && lk[o + L_LS] === (ls | 0)) gone.push(lk[o + L_LKB]);
-    }
-    for (const lkb of gone) {
-      const o = this.find(node, ls, lkb);
-      if (o >= 0) this.removeLock(o, r);
-    }
+    this.removeNodeLocks(node, ls, r, false);
   }
 
   private onNodeLeaveFailed(node: number, ls: number, r: number): void {
@@ -773,13 +764,19 @@ export class Monitor {
     const i = this.leaveIndex(node, ls);
     if (i < 0) return;
     this.dropLeave(i);
+    this.removeNodeLocks(node, ls, r, true);
+  }
+
+  /** Remove a node's locks in a lockspace (only those marked leaving, or all). */
+  private removeNodeLocks(node: number, ls: number, r: number, leavingOnly: boolean): void {
     const lk = this.lk, cap = this.lkMask + 1;
     const gone: number[] = [];
     for (let s = 0; s < cap; s++) {
       const o = s * LSTRIDE;
       if (lk[o + L_RES] === EMPTY || lk[o + L_NODE] !== (node | 0) || lk[o + L_LS] !== (ls | 0)) continue;
-      if (((lk[o + L_STATE] & REL_MASK) >>> REL_SHIFT) === REL_LEAVING) gone.push(lk[o + L_LKB]);
+      if (!leavingOnly || ((lk[o + L_STATE] & REL_MASK) >>> REL_SHIFT) === REL_LEAVING) gone.push(lk[o + L_LKB]);
     }
+    // removing moves slots (open addressing): look each one up again
     for (const lkb of gone) {
       const o = this.find(node, ls, lkb);
       if (o >= 0) this.removeLock(o, r);
