@@ -324,6 +324,23 @@ static __always_inline void rv_ast_status(struct dlm_rv_record *r, __u32 sb_flag
 	}
 }
 
+/* the start of every hook that gets (ls, lkb): counted, filtered, a record about that lkb;
+ * NULL when there is nothing to write (no lock, another lockspace, the ring full) */
+static __always_inline struct dlm_rv_record *rv_lkb_begin(__u32 probe, __u16 kind, __u8 src,
+							   struct dlm_ls *ls, struct dlm_lkb *lkb)
+{
+	rv_hit(probe);
+	if (!ls || !lkb)
+		return NULL;
+	__u32 ls_id = rv_ls_id(ls);
+	if (!rv_ls_ok(ls_id))
+		return NULL;
+	struct dlm_rv_record *r = rv_begin(bpf_ktime_get_boot_ns(), kind, src, rv_node(ls), ls_id, 0);
+	if (r)
+		rv_lkb(r, lkb);
+	return r;
+}
+
 /* =====================================================================
  * Mainline lock/unlock tracepoints
  * ===================================================================== */
@@ -332,16 +349,9 @@ static __always_inline int rv_lock_event(__u32 probe, __u16 kind, __u8 src, stru
 					 struct dlm_lkb *lkb, const void *name, __u64 namelen,
 					 int mode, __u32 flags, int error)
 {
-	rv_hit(probe);
-	if (!ls || !lkb)
-		return 0;
-	__u32 ls_id = rv_ls_id(ls);
-	if (!rv_ls_ok(ls_id))
-		return 0;
-	struct dlm_rv_record *r = rv_begin(bpf_ktime_get_boot_ns(), kind, src, rv_node(ls), ls_id, 0);
+	struct dlm_rv_record *r = rv_lkb_begin(probe, kind, src, ls, lkb);
 	if (!r)
 		return 0;
-	rv_lkb(r, lkb);
 	if (!r->name_len)	/* a new request: lkb_resource is still NULL */
 		rv_name(r, name, namelen);
 	r->mode = mode;
@@ -482,17 +492,9 @@ int BPF_PROG(add_cb, struct dlm_lkb *lkb, __u32 flags, int mode, int status, __u
 HOOK("raw_tp/dlm_ast")
 int BPF_PROG(ast_ptr, struct dlm_ls *ls, struct dlm_lkb *lkb)
 {
-	rv_hit(DLM_RV_P_AST_PTR);
-	if (!ls || !lkb)
-		return 0;
-	__u32 ls_id = rv_ls_id(ls);
-	if (!rv_ls_ok(ls_id))
-		return 0;
-	struct dlm_rv_record *r = rv_begin(bpf_ktime_get_boot_ns(), DLM_RV_EV_COMPLETION, DLM_RV_SRC_AST,
-					   rv_node(ls), ls_id, 0);
+	struct dlm_rv_record *r = rv_lkb_begin(DLM_RV_P_AST_PTR, DLM_RV_EV_COMPLETION, DLM_RV_SRC_AST, ls, lkb);
 	if (!r)
 		return 0;
-	rv_lkb(r, lkb);
 	struct dlm_lksb *lksb = BPF_CORE_READ(lkb, lkb_lksb);
 	if (lksb) {
 		r->status = BPF_CORE_READ(lksb, sb_status);
@@ -549,17 +551,9 @@ int BPF_PROG(ast_ns, unsigned int our_nodeid, __u32 ls_id, __u32 lkb_id, __u8 sb
 HOOK("raw_tp/dlm_bast")
 int BPF_PROG(bast_ptr, struct dlm_ls *ls, struct dlm_lkb *lkb, int mode)
 {
-	rv_hit(DLM_RV_P_BAST_PTR);
-	if (!ls || !lkb)
-		return 0;
-	__u32 ls_id = rv_ls_id(ls);
-	if (!rv_ls_ok(ls_id))
-		return 0;
-	struct dlm_rv_record *r = rv_begin(bpf_ktime_get_boot_ns(), DLM_RV_EV_BLOCKING, DLM_RV_SRC_BAST,
-					   rv_node(ls), ls_id, 0);
+	struct dlm_rv_record *r = rv_lkb_begin(DLM_RV_P_BAST_PTR, DLM_RV_EV_BLOCKING, DLM_RV_SRC_BAST, ls, lkb);
 	if (!r)
 		return 0;
-	rv_lkb(r, lkb);
 	r->mode = mode;
 	r->rflags |= ast_rflags;
 	rv_commit(r);
@@ -654,22 +648,66 @@ int BPF_PROG(release_ls_ret, void *lockspace, int force, int ret)
  * ===================================================================== */
 
 struct walk {
-	__u64 head;		/* address of the list head (&proc->locks or &proc->unlocking) */
-	__u64 pos;		/* current element (a struct list_head inside an lkb) */
+	__u64 head;		/* address of the list head (&proc->locks, &ls->ls_nodes_gone, ...) */
+	__u64 pos;		/* current element (a struct list_head inside it) */
 	__u64 ts;
 	__u32 node;
 	__u32 ls_id;
 	__u32 done;
 };
 
-static long walk_one(__u32 i, void *ctx)
+/* a walk of lockspace ls: counted, filtered, its node and one timestamp for every record */
+static __always_inline int rv_walk_start(struct walk *w, struct dlm_ls *ls)
 {
-	struct walk *w = ctx;
+	w->ls_id = rv_ls_id(ls);
+	if (!rv_ls_ok(w->ls_id))
+		return 0;
+	w->node = rv_node(ls);
+	w->ts = bpf_ktime_get_boot_ns();
+	return 1;
+}
 
+/* in a bpf_loop callback: the end of the list stops the loop */
+static __always_inline int rv_walk_end(struct walk *w)
+{
 	if (!w->pos || w->pos == w->head) {
 		w->done = 1;
 		return 1;
 	}
+	return 0;
+}
+
+static __always_inline void rv_walk_next(struct walk *w)
+{
+	struct list_head *p = (void *)w->pos;
+	w->pos = (__u64)BPF_CORE_READ(p, next);
+}
+
+/* every element of the list whose first element is `first`, at most max, through cb */
+static __always_inline void rv_walk(struct walk *w, struct list_head *first, __u32 max,
+				    long (*cb)(__u32 i, void *ctx))
+{
+	/* first->prev is the head itself (also when the list is empty): a scalar, no pointer
+	 * arithmetic on the struct that holds it */
+	w->pos = (__u64)first;
+	w->head = first ? (__u64)BPF_CORE_READ(first, prev) : 0;
+	w->done = 0;
+	bpf_loop(max, cb, w, 0);
+	if (!w->done) {
+		/* more than we walk: the monitor must forget rather than keep phantoms */
+		rv_count_drop();
+		struct dlm_rv_record *r = rv_reserve(w->ts);	/* writes the LOSS record */
+		if (r)
+			bpf_ringbuf_discard(r, 0);
+	}
+}
+
+static long unlock_one(__u32 i, void *ctx)
+{
+	struct walk *w = ctx;
+
+	if (rv_walk_end(w))
+		return 1;
 	struct dlm_lkb *lkb = (void *)(w->pos - bpf_core_field_offset(struct dlm_lkb, lkb_ownqueue));
 	/* persistent locks are orphaned, not unlocked: they stay granted */
 	if (!(BPF_CORE_READ(lkb, lkb_exflags) & DLM_LKF_PERSISTENT)) {
@@ -683,25 +721,8 @@ static long walk_one(__u32 i, void *ctx)
 			rv_commit(r);
 		}
 	}
-	struct list_head *p = (void *)w->pos;
-	w->pos = (__u64)BPF_CORE_READ(p, next);
+	rv_walk_next(w);
 	return 0;
-}
-
-static __always_inline void rv_walk(struct walk *w, struct list_head *first)
-{
-	/* first->prev is the head itself: a scalar, no pointer arithmetic on proc */
-	w->pos = (__u64)first;
-	w->head = first ? (__u64)BPF_CORE_READ(first, prev) : 0;
-	w->done = 0;
-	bpf_loop(DLM_RV_PROC_LOCKS_MAX, walk_one, w, 0);
-	if (!w->done) {
-		/* more locks than we walk: the monitor must forget rather than keep phantoms */
-		rv_count_drop();
-		struct dlm_rv_record *r = rv_reserve(w->ts);	/* writes the LOSS record */
-		if (r)
-			bpf_ringbuf_discard(r, 0);
-	}
 }
 
 HOOK("fentry/dlm_clear_proc_locks")
@@ -713,13 +734,10 @@ int BPF_PROG(clear_proc, struct dlm_ls *ls, struct dlm_user_proc *proc)
 	barrier_var(ls);
 	barrier_var(proc);
 	struct walk w = {};
-	w.ls_id = rv_ls_id(ls);
-	if (!rv_ls_ok(w.ls_id))
+	if (!rv_walk_start(&w, ls))
 		return 0;
-	w.node = rv_node(ls);
-	w.ts = bpf_ktime_get_boot_ns();
-	rv_walk(&w, BPF_CORE_READ(proc, locks.next));
-	rv_walk(&w, BPF_CORE_READ(proc, unlocking.next));
+	rv_walk(&w, BPF_CORE_READ(proc, locks.next), DLM_RV_PROC_LOCKS_MAX, unlock_one);
+	rv_walk(&w, BPF_CORE_READ(proc, unlocking.next), DLM_RV_PROC_LOCKS_MAX, unlock_one);
 	return 0;
 }
 
@@ -732,14 +750,12 @@ int BPF_PROG(clear_proc, struct dlm_ls *ls, struct dlm_user_proc *proc)
  * crash) holds nothing any more, in causal order.
  * ===================================================================== */
 
-static long gone_one(__u32 i, void *ctx)
+static long removed_one(__u32 i, void *ctx)
 {
 	struct walk *w = ctx;
 
-	if (!w->pos || w->pos == w->head) {
-		w->done = 1;
+	if (rv_walk_end(w))
 		return 1;
-	}
 	struct dlm_member *m = (void *)(w->pos - bpf_core_field_offset(struct dlm_member, list));
 	struct dlm_rv_record *r = rv_begin(w->ts, DLM_RV_EV_NODE_REMOVED, DLM_RV_SRC_RECOVER_PURGE,
 					   w->node, w->ls_id, 0);
@@ -747,8 +763,7 @@ static long gone_one(__u32 i, void *ctx)
 		r->aux = BPF_CORE_READ(m, nodeid);
 		rv_commit(r);
 	}
-	struct list_head *p = (void *)w->pos;
-	w->pos = (__u64)BPF_CORE_READ(p, next);
+	rv_walk_next(w);
 	return 0;
 }
 
@@ -761,23 +776,9 @@ int BPF_PROG(recover_purge, struct dlm_ls *ls)
 		return 0;
 	barrier_var(ls);
 	struct walk w = {};
-	w.ls_id = rv_ls_id(ls);
-	if (!rv_ls_ok(w.ls_id))
+	if (!rv_walk_start(&w, ls))
 		return 0;
-	w.node = rv_node(ls);
-	w.ts = bpf_ktime_get_boot_ns();
-	struct list_head *first = BPF_CORE_READ(ls, ls_nodes_gone.next);
-	/* first->prev is the head itself (also when the list is empty) */
-	w.pos = (__u64)first;
-	w.head = first ? (__u64)BPF_CORE_READ(first, prev) : 0;
-	bpf_loop(DLM_RV_NODES_GONE_MAX, gone_one, &w, 0);
-	if (!w.done) {
-		/* a removal not reported would leave phantom locks: forget instead */
-		rv_count_drop();
-		struct dlm_rv_record *r = rv_reserve(w.ts);
-		if (r)
-			bpf_ringbuf_discard(r, 0);
-	}
+	rv_walk(&w, BPF_CORE_READ(ls, ls_nodes_gone.next), DLM_RV_NODES_GONE_MAX, removed_one);
 	return 0;
 }
 
