@@ -28,7 +28,7 @@ first=${KERNELS%% *}
 runs+=("$first 1 selftest 240")
 for k in $KERNELS; do runs+=("$k 1 suite-1node 300"); done
 last=${KERNELS##* }
-runs+=("$last 2 gfs2-2node 420")
+runs+=("$last 2 gfs2-shared 420")
 
 pass=0 fail=0
 run_one() {  # kernel nodes script timeout
