@@ -28,7 +28,7 @@ const IV = -1, NL = 0, CR = 1, CW = 2, PR = 3, PW = 4, EX = 5;
 const UNKNOWN = 99;
 
 /** DLM compatibility matrix (modes NL..EX); IV and NL are compatible with everything. */
-function compatible(a: number, b: number): boolean {
+export function compatible(a: number, b: number): boolean {
   if (a <= NL || b <= NL) return true;
   if (a === EX || b === EX) return false;
   if (a === PW || b === PW) return a === CR || b === CR;

@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, COLLECT, readReport, ROOT } from '../helpers/cli';
-import { applyMutation, findMutation, mutateCapture, mutateMergedCaptures, type MutationSearch } from '../helpers/mutate';
+import { applyMutation, compatible, findMutation, mutateCapture, mutateMergedCaptures, type MutationSearch } from '../helpers/mutate';
 import { readCapture } from '../../src/io/capture';
 import { decodeRecord } from '../../src/record/decode';
 import { RecordBuffer } from '../../src/record/buffer';
@@ -63,7 +63,6 @@ interface Run {
   out: string;
   /** the guests stream to a verifier (--serve) on the host */
   send: boolean;
-  serve?: { code: number; log: string };
   rc?: number;
   secs?: number;
   tries?: number;
@@ -71,7 +70,7 @@ interface Run {
 }
 const mk = (series: Series, nodes: 1 | 2): Run => ({
   id: `${series}-${nodes}node`, kind: nodes === 1 ? 'suite' : 'pair', series, nodes,
-  script: nodes === 1 ? 'suite-1node' : 'gfs2-2node',
+  script: nodes === 1 ? 'suite-1node' : 'gfs2-shared',
   timeout: nodes === 1 ? 240 : 300,
   workloads: nodes === 1 ? ['libdlm', 'gfs2'] : ['gfs2'],
   what: nodes === 1 ? 'one node: dlmload, then gfs2' : 'two nodes contending on one gfs2, streaming to a verifier on the host',
@@ -79,7 +78,7 @@ const mk = (series: Series, nodes: 1 | 2): Run => ({
   send: nodes > 1,
 });
 const trio = (series: Series): Run => ({
-  id: `${series}-3node`, kind: 'trio', series, nodes: 3, script: 'gfs2-3node', timeout: 360, workloads: ['gfs2'],
+  id: `${series}-3node`, kind: 'trio', series, nodes: 3, script: 'gfs2-shared', timeout: 360, workloads: ['gfs2'],
   what: 'three nodes contending on one gfs2, streaming to a verifier on the host',
   out: join(OUTBASE, `${series}-3node`), send: true,
 });
@@ -133,7 +132,7 @@ async function runOne(r: Run, t0: number): Promise<void> {
     const serve = r.send ? await startServe(r) : undefined;
     const res = await sh(RUN_SH, serve ? [...args, '--verifier-port', String(serve.port)] : args, `${r.out}.log`);
     r.rc = res.code; r.secs = (r.secs ?? 0) + res.secs; r.log = res.out;
-    if (serve) r.serve = await serve.done(res.code === 0 ? 60_000 : 0);
+    if (serve) await serve.done(res.code === 0 ? 60_000 : 0);
     // 101: a guest did not reach the end of its script (boot, cluster stack): the harness, not
     // dlm-rv; one retry while the time budget allows, said out loud
     if (res.code !== 101 || r.tries >= 2 || Date.now() - t0 > 8 * 60_000) break;
@@ -144,9 +143,10 @@ async function runOne(r: Run, t0: number): Promise<void> {
 /**
  * The central verifier for a run's guests: collect.js --serve on a free loopback port, until both
  * streams have ended (the guests' senders stop at the end of their script). done(wait) waits that
- * long for it to stop on its own, then stops it with SIGINT (it still writes its report).
+ * long for it to stop on its own, then stops it with SIGINT (it still writes its report); its log and
+ * exit code go to serveLog(r).
  */
-function startServe(r: Run): Promise<{ port: number; done: (waitMs: number) => Promise<{ code: number; log: string }> }> {
+function startServe(r: Run): Promise<{ port: number; done: (waitMs: number) => Promise<void> }> {
   return new Promise((resolve, reject) => {
     // a crashed node's stream never ends: it departs after --depart-ms without a connection
     const args = ['--serve', '127.0.0.1:0', '--streams', String(r.nodes), '--output', liveReport(r), ...(r.kind === 'crash' ? ['--depart-ms', '15000'] : [])];
@@ -169,7 +169,6 @@ function startServe(r: Run): Promise<{ port: number; done: (waitMs: number) => P
             const timer = setTimeout(() => p.kill('SIGINT'), waitMs);
             await exited;
             clearTimeout(timer);
-            return { code: code!, log };
           },
         });
       }
@@ -588,10 +587,6 @@ describe.skipIf(!!SKIP)(title('dlm-rv on a real DLM (Debian 6.1 and 6.12 in qemu
     });
   }
 });
-
-/** DLM mode compatibility (kernel numbering: NL 0, CR 1, CW 2, PR 3, PW 4, EX 5). */
-const COMPAT: Record<number, number[]> = { 0: [0, 1, 2, 3, 4, 5], 1: [0, 1, 2, 3, 4], 2: [0, 1, 2], 3: [0, 1, 3], 4: [0, 1], 5: [0] };
-const compatible = (a: number, b: number): boolean => COMPAT[a].includes(b);
 
 /** node2 died holding locks; node1's recovery removed it, then node1 was granted what it held. */
 function crashTests(r: Run): void {
